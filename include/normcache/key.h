@@ -1,0 +1,35 @@
+/* key.h - Redis key derivation and namespace validation.
+ *
+ * Query key:  <prefix>:<ns>:<16 hex of SHA-256(normalised)>
+ * Params key: <prefix>:<ns>:p:<16 hex of SHA-256(canonical params)>
+ * With a secret, HMAC-SHA256 keyed with it replaces SHA-256, so low-entropy
+ * queries cannot be recovered from keys by guessing. */
+#ifndef NC_KEY_H
+#define NC_KEY_H
+
+#include <stddef.h>
+
+/* prefix <= 32, ns <= 64: 32 + 1 + 64 + 3 + 16 + NUL, with room for
+ * suffixes such as ":lock". */
+#define NC_KEY_MAX 160
+#define NC_NS_MAX 64
+#define NC_PREFIX_MAX 32
+
+enum nc_key_kind { NC_KEY_QUERY = 0, NC_KEY_PARAMS = 1 };
+
+/* 1 when s[0..len) matches [A-Za-z0-9_-]{1,max}, else 0. */
+int nc_ident_valid(const char *s, size_t len, size_t max);
+#define nc_ns_valid(s, len) nc_ident_valid((s), (len), NC_NS_MAX)
+
+/* Writes the NUL-terminated key into out (NC_KEY_MAX bytes) and returns its
+ * length, or -1 if the hash failed. secret may be NULL or secretlen 0 for
+ * plain SHA-256. prefix and ns must already be valid identifiers. */
+int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
+                  const unsigned char *secret, size_t secretlen,
+                  const char *data, size_t len, char out[NC_KEY_MAX]);
+
+/* First 16 hex chars of SHA-256 or HMAC-SHA256(data) into hex[17]. */
+int nc_key_digest16(const unsigned char *secret, size_t secretlen,
+                    const char *data, size_t len, char hex[17]);
+
+#endif
