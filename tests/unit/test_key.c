@@ -1,0 +1,154 @@
+/* test_key.c - key derivation (SHA-256 / HMAC-SHA256) and identifier
+ * validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "normcache/key.h"
+
+#define SECRET ((const unsigned char *)"k3y-secret")
+#define SECRETLEN 10
+
+static void test_digest16_sha256(void **state)
+{
+    (void)state;
+    char hex[17];
+    /* python3 -c "import hashlib; print(hashlib.sha256(b'...').hexdigest()[:16])" */
+    const char *q = "how do i open an account";
+    assert_int_equal(nc_key_digest16(NULL, 0, q, strlen(q), hex), 0);
+    assert_string_equal(hex, "7cbdc3d46cf23688");
+    assert_int_equal(nc_key_digest16(NULL, 0, "", 0, hex), 0);
+    assert_string_equal(hex, "e3b0c44298fc1c14");
+    /* an empty secret means plain SHA-256 */
+    assert_int_equal(nc_key_digest16(SECRET, 0, q, strlen(q), hex), 0);
+    assert_string_equal(hex, "7cbdc3d46cf23688");
+}
+
+static void test_digest16_hmac(void **state)
+{
+    (void)state;
+    char hex[17];
+    /* Expected values computed once with:
+     * python3 -c "import hmac, hashlib; print(hmac.new(KEY, MSG,
+     *             hashlib.sha256).hexdigest()[:16])"
+     * KEY=b'k3y-secret', MSG=b'how do i open an account'  -> 3c0227cbd4f01657
+     * KEY=b'k3y-secret', MSG=b'{"a": 1, "b": 2}'          -> 4047c71893fbf93b
+     * KEY=b'another',    MSG=b'how do i open an account'  -> a52860f7d58f8066
+     * KEY=b'x' * 100,    MSG=b''                          -> f27e9d033f8afb8d */
+    const char *q = "how do i open an account";
+    const char *p = "{\"a\": 1, \"b\": 2}";
+    assert_int_equal(nc_key_digest16(SECRET, SECRETLEN, q, strlen(q), hex), 0);
+    assert_string_equal(hex, "3c0227cbd4f01657");
+    assert_int_equal(nc_key_digest16(SECRET, SECRETLEN, p, strlen(p), hex), 0);
+    assert_string_equal(hex, "4047c71893fbf93b");
+    assert_int_equal(nc_key_digest16((const unsigned char *)"another", 7, q, strlen(q), hex), 0);
+    assert_string_equal(hex, "a52860f7d58f8066");
+    unsigned char longkey[100]; /* longer than the block size: hashed first */
+    memset(longkey, 'x', sizeof longkey);
+    assert_int_equal(nc_key_digest16(longkey, sizeof longkey, "", 0, hex), 0);
+    assert_string_equal(hex, "f27e9d033f8afb8d");
+}
+
+static void test_key_derive(void **state)
+{
+    (void)state;
+    char key[NC_KEY_MAX];
+    const char *q = "how do i open an account";
+    const char *p = "{\"a\": 1, \"b\": 2}";
+
+    /* query key, no secret: what the Python reference writes */
+    int n = nc_key_derive("fca", "faq", NC_KEY_QUERY, NULL, 0, q, strlen(q), key);
+    assert_string_equal(key, "fca:faq:7cbdc3d46cf23688");
+    assert_int_equal(n, (int)strlen(key));
+
+    /* params key: "p:" before the digest (digest from params vectors) */
+    n = nc_key_derive("fca", "faq", NC_KEY_PARAMS, NULL, 0, p, strlen(p), key);
+    assert_string_equal(key, "fca:faq:p:d8497d9d82770a70");
+    assert_int_equal(n, (int)strlen(key));
+
+    /* with a secret: HMAC (values from test_digest16_hmac) */
+    n = nc_key_derive("fca", "faq", NC_KEY_QUERY, SECRET, SECRETLEN, q, strlen(q), key);
+    assert_string_equal(key, "fca:faq:3c0227cbd4f01657");
+    n = nc_key_derive("fca", "faq", NC_KEY_PARAMS, SECRET, SECRETLEN, p, strlen(p), key);
+    assert_string_equal(key, "fca:faq:p:4047c71893fbf93b");
+    assert_int_equal(n, (int)strlen(key));
+}
+
+static void test_key_derive_longest(void **state)
+{
+    (void)state;
+    char key[NC_KEY_MAX];
+    char prefix[NC_PREFIX_MAX + 1], ns[NC_NS_MAX + 1];
+    memset(prefix, 'P', NC_PREFIX_MAX);
+    prefix[NC_PREFIX_MAX] = '\0';
+    memset(ns, 'n', NC_NS_MAX);
+    ns[NC_NS_MAX] = '\0';
+    int n = nc_key_derive(prefix, ns, NC_KEY_PARAMS, NULL, 0, "{}", 2, key);
+    assert_int_equal(n, NC_PREFIX_MAX + 1 + NC_NS_MAX + 3 + 16);
+    assert_int_equal(strlen(key), (size_t)n);
+    assert_true(n + 1 + 16 < NC_KEY_MAX); /* room for a suffix like ":lock" */
+}
+
+/* Invalid identifiers never reach a key (they would widen a SCAN pattern). */
+static void test_key_derive_rejects_bad_idents(void **state)
+{
+    (void)state;
+    char key[NC_KEY_MAX];
+    char longns[NC_NS_MAX + 2];
+    memset(longns, 'n', NC_NS_MAX + 1);
+    longns[NC_NS_MAX + 1] = '\0';
+    assert_int_equal(nc_key_derive("fca", "fa*", NC_KEY_QUERY, NULL, 0, "a", 1, key), -1);
+    assert_int_equal(nc_key_derive("fca", "", NC_KEY_QUERY, NULL, 0, "a", 1, key), -1);
+    assert_int_equal(nc_key_derive("f:a", "faq", NC_KEY_QUERY, NULL, 0, "a", 1, key), -1);
+    assert_int_equal(nc_key_derive("fca", longns, NC_KEY_QUERY, NULL, 0, "a", 1, key), -1);
+    assert_int_equal(nc_key_derive(NULL, "faq", NC_KEY_QUERY, NULL, 0, "a", 1, key), -1);
+}
+
+static void test_ns_valid(void **state)
+{
+    (void)state;
+    static const char *good[] = {"faq", "a", "A-z_0-9", "recommendations", "-", "_", "FAQ2"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(nc_ns_valid(good[i], strlen(good[i])));
+
+    static const char *bad[] = {"",    ":",     "faq:x", "*",   "fa*", "?",    "[",   "]",
+                                "[a]", "\\",    "/",     "a/b", "a b", " ",    "a.b", "%2A",
+                                "é",   "faq\n", "a\"",   "{a}", "a+b", "a\tb", "~",   "a@b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (nc_ns_valid(bad[i], strlen(bad[i])))
+            fail_msg("accepted namespace case %zu", i);
+
+    /* length: 64 ok, 65 rejected */
+    char ns[66];
+    memset(ns, 'a', sizeof ns);
+    assert_true(nc_ns_valid(ns, 64));
+    assert_false(nc_ns_valid(ns, 65));
+    assert_true(nc_ns_valid(ns, 1));
+    assert_false(nc_ns_valid(ns, 0));
+
+    /* length-bounded: an embedded NUL is not a terminator */
+    assert_false(nc_ns_valid("faq\0x", 5));
+    assert_true(nc_ns_valid("faq\0x", 3));
+
+    /* prefixes use the same rule with their own bound */
+    assert_true(nc_ident_valid(ns, 32, NC_PREFIX_MAX));
+    assert_false(nc_ident_valid(ns, 33, NC_PREFIX_MAX));
+    assert_false(nc_ident_valid(NULL, 0, NC_PREFIX_MAX));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_digest16_sha256),
+        cmocka_unit_test(test_digest16_hmac),
+        cmocka_unit_test(test_key_derive),
+        cmocka_unit_test(test_key_derive_longest),
+        cmocka_unit_test(test_key_derive_rejects_bad_idents),
+        cmocka_unit_test(test_ns_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
