@@ -1,0 +1,24 @@
+/* recs.h - GET /products/recommendations: cache-aside in front of a slow
+ * upstream, with single flight, cross-instance locks and stale serving.
+ * Each worker owns its upstream client (libcurl multi in the worker's epoll
+ * loop) and its in-flight table. */
+#ifndef NC_RECS_H
+#define NC_RECS_H
+
+#include <stdint.h>
+
+struct nc_worker;
+
+/* Sets up the worker's upstream client on its epoll fd. 0 or -1. */
+int nc_recs_worker_init(struct nc_worker *w, int epfd);
+/* Fails everything still waiting (requests get their error answers). */
+void nc_recs_worker_shutdown(struct nc_worker *w);
+void nc_recs_worker_free(struct nc_worker *w); /* accepts an uninitialised worker */
+
+/* Loop hooks: events on sockets the module registered (data.ptr is its
+ * own), timers, and the earliest deadline (-1: none). */
+void nc_recs_on_event(struct nc_worker *w, void *ptr, uint32_t events);
+void nc_recs_tick(struct nc_worker *w, int64_t now_ms);
+int nc_recs_next_timeout_ms(struct nc_worker *w, int64_t now_ms);
+
+#endif

@@ -1,0 +1,284 @@
+/* metrics.c - Prometheus metrics (see metrics.h).
+ *
+ * Workers bump plain integers in their own block; a scrape sums the blocks
+ * with relaxed atomic loads. Namespace labels are interned into a global
+ * table of at most 64 names (a mutex only when a new name arrives); the
+ * rest count under "_other", so callers cannot explode the label set. */
+#include "normcache/metrics.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normcache/http.h"
+#include "normcache/key.h"
+#include "normcache/store.h"
+
+#define N_METHODS 5 /* GET HEAD PUT DELETE other */
+#define N_CODES 18
+#define N_BUCKETS 16
+#define MAX_NS 64
+
+static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
+                                   414, 415, 429, 500, 501, 502, 503, 504, 0};
+static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "OTHER"};
+static const char *routes[NC_ROUTE__COUNT] = {"other",       "cache_get",       "cache_put",
+                                              "cache_delete", "cache_flush",     "recommendations",
+                                              "health",       "metrics"};
+/* Upper bounds in microseconds: 100 us .. 10 s. */
+static const int64_t bucket_us[N_BUCKETS] = {100,    250,    500,     1000,    2500,   5000,
+                                             10000,  25000,  50000,   100000,  250000, 500000,
+                                             1000000, 2500000, 5000000, 10000000};
+static const char *bucket_le[N_BUCKETS] = {"0.0001", "0.00025", "0.0005", "0.001",
+                                           "0.0025", "0.005",   "0.01",   "0.025",
+                                           "0.05",   "0.1",     "0.25",   "0.5",
+                                           "1",      "2.5",     "5",      "10"};
+static const char *results[NC_RES__COUNT] = {"hit", "miss", "stale", "bypass"};
+static const char *up_results[NC_UP__COUNT] = {"ok", "error", "timeout"};
+static const char *redis_kinds[NC_REDIS_ERR__COUNT] = {"connect", "timeout", "reply"};
+
+typedef atomic_ullong ctr;
+
+struct nc_metrics {
+    ctr requests[NC_ROUTE__COUNT][N_METHODS][N_CODES];
+    ctr buckets[NC_ROUTE__COUNT][N_BUCKETS + 1]; /* +Inf last */
+    ctr dur_sum_us[NC_ROUTE__COUNT];
+    ctr cache[MAX_NS + 1][NC_RES__COUNT]; /* MAX_NS: "_other" */
+    ctr upstream[NC_UP__COUNT];
+    ctr coalesced;
+    struct nc_metrics *next;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nc_metrics *blocks;
+static char ns_names[MAX_NS][NC_NS_MAX + 1];
+static atomic_int ns_count;
+static ctr redis_errors[NC_REDIS_ERR__COUNT];
+
+/* Only the owning worker writes a block, so a relaxed load+store is enough
+ * and avoids a locked instruction per request. */
+static inline void bump(ctr *c, unsigned long long by)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+struct nc_metrics *nc_metrics_new(void)
+{
+    struct nc_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    pthread_mutex_lock(&reg_lock);
+    m->next = blocks;
+    blocks = m;
+    pthread_mutex_unlock(&reg_lock);
+    return m;
+}
+
+void nc_metrics_free(struct nc_metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    for (struct nc_metrics **p = &blocks; *p; p = &(*p)->next)
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_lock);
+    free(m);
+}
+
+static int method_idx(const char *m)
+{
+    if (!m)
+        return N_METHODS - 1;
+    for (int i = 0; i < N_METHODS - 1; i++)
+        if (strcmp(m, methods[i]) == 0)
+            return i;
+    return N_METHODS - 1;
+}
+
+static int code_idx(int status)
+{
+    for (int i = 0; i < N_CODES - 1; i++)
+        if (codes[i] == status)
+            return i;
+    return N_CODES - 1;
+}
+
+void nc_metrics_request(struct nc_metrics *m, int route, const char *method, int status,
+                        int64_t dur_us)
+{
+    if (!m || route < 0 || route >= NC_ROUTE__COUNT)
+        return;
+    bump(&m->requests[route][method_idx(method)][code_idx(status)], 1);
+    int b = 0;
+    while (b < N_BUCKETS && dur_us > bucket_us[b])
+        b++;
+    bump(&m->buckets[route][b], 1);
+    bump(&m->dur_sum_us[route], (unsigned long long)(dur_us > 0 ? dur_us : 0));
+}
+
+static int ns_idx(const char *ns)
+{
+    int n = atomic_load_explicit(&ns_count, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (strcmp(ns_names[i], ns) == 0)
+            return i;
+    if (n >= MAX_NS)
+        return MAX_NS;
+    pthread_mutex_lock(&reg_lock);
+    n = atomic_load(&ns_count);
+    int idx = MAX_NS;
+    for (int i = 0; i < n; i++)
+        if (strcmp(ns_names[i], ns) == 0)
+            idx = i;
+    if (idx == MAX_NS && n < MAX_NS) {
+        snprintf(ns_names[n], sizeof ns_names[n], "%s", ns);
+        atomic_store_explicit(&ns_count, n + 1, memory_order_release);
+        idx = n;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return idx;
+}
+
+void nc_metrics_cache(struct nc_metrics *m, const char *ns, enum nc_cache_result res)
+{
+    if (m && ns && *ns)
+        bump(&m->cache[ns_idx(ns)][res], 1);
+}
+
+void nc_metrics_upstream(struct nc_metrics *m, enum nc_upstream_result res)
+{
+    if (m)
+        bump(&m->upstream[res], 1);
+}
+
+void nc_metrics_coalesced(struct nc_metrics *m)
+{
+    if (m)
+        bump(&m->coalesced, 1);
+}
+
+void nc_metrics_redis_error(enum nc_redis_err kind)
+{
+    atomic_fetch_add_explicit(&redis_errors[kind], 1, memory_order_relaxed);
+}
+
+static unsigned long long rd(const ctr *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
+{
+    int rc = 0;
+    pthread_mutex_lock(&reg_lock);
+    rc |= nc_buf_appends(o, "# HELP normcache_http_requests_total HTTP requests answered.\n"
+                            "# TYPE normcache_http_requests_total counter\n");
+    for (int r = 0; r < NC_ROUTE__COUNT; r++)
+        for (int me = 0; me < N_METHODS; me++)
+            for (int c = 0; c < N_CODES; c++) {
+                unsigned long long v = 0;
+                for (struct nc_metrics *m = blocks; m; m = m->next)
+                    v += rd(&m->requests[r][me][c]);
+                if (v)
+                    rc |= nc_buf_printf(o,
+                                        "normcache_http_requests_total{route=\"%s\",method=\"%s\","
+                                        "code=\"%d\"} %llu\n",
+                                        routes[r], methods[me], codes[c], v);
+            }
+    rc |= nc_buf_appends(o, "# HELP normcache_http_request_duration_seconds Time from request "
+                            "head to response queued.\n"
+                            "# TYPE normcache_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < NC_ROUTE__COUNT; r++) {
+        unsigned long long cum = 0, sum = 0;
+        for (int b = 0; b <= N_BUCKETS; b++) {
+            for (struct nc_metrics *m = blocks; m; m = m->next)
+                cum += rd(&m->buckets[r][b]);
+            rc |= nc_buf_printf(o,
+                                "normcache_http_request_duration_seconds_bucket{route=\"%s\","
+                                "le=\"%s\"} %llu\n",
+                                routes[r], b < N_BUCKETS ? bucket_le[b] : "+Inf", cum);
+        }
+        for (struct nc_metrics *m = blocks; m; m = m->next)
+            sum += rd(&m->dur_sum_us[r]);
+        rc |= nc_buf_printf(o,
+                            "normcache_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                            "normcache_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                            routes[r], (double)sum / 1e6, routes[r], cum);
+    }
+    rc |= nc_buf_appends(o, "# HELP normcache_cache_results_total Cache lookups by namespace "
+                            "and result (at most 64 namespaces, the rest as _other).\n"
+                            "# TYPE normcache_cache_results_total counter\n");
+    int nns = atomic_load(&ns_count);
+    for (int n = 0; n <= MAX_NS; n++) {
+        if (n < MAX_NS && n >= nns)
+            continue;
+        for (int res = 0; res < NC_RES__COUNT; res++) {
+            unsigned long long v = 0;
+            for (struct nc_metrics *m = blocks; m; m = m->next)
+                v += rd(&m->cache[n][res]);
+            if (v || n < MAX_NS)
+                rc |= nc_buf_printf(
+                    o, "normcache_cache_results_total{namespace=\"%s\",result=\"%s\"} %llu\n",
+                    n < MAX_NS ? ns_names[n] : "_other", results[res], v);
+        }
+    }
+    rc |= nc_buf_appends(o, "# HELP normcache_redis_errors_total Redis failures by kind.\n"
+                            "# TYPE normcache_redis_errors_total counter\n");
+    for (int k = 0; k < NC_REDIS_ERR__COUNT; k++)
+        rc |= nc_buf_printf(o, "normcache_redis_errors_total{kind=\"%s\"} %llu\n",
+                            redis_kinds[k], rd(&redis_errors[k]));
+    rc |= nc_buf_printf(o,
+                        "# HELP normcache_redis_up 1 when the last Redis command succeeded.\n"
+                        "# TYPE normcache_redis_up gauge\nnormcache_redis_up %d\n"
+                        "# HELP normcache_redis_breaker_open 1 while the Redis circuit breaker "
+                        "is open.\n# TYPE normcache_redis_breaker_open gauge\n"
+                        "normcache_redis_breaker_open %d\n",
+                        redis_up, breaker_open);
+    rc |= nc_buf_appends(o, "# HELP normcache_upstream_requests_total Upstream calls by "
+                            "outcome.\n# TYPE normcache_upstream_requests_total counter\n");
+    for (int u = 0; u < NC_UP__COUNT; u++) {
+        unsigned long long v = 0;
+        for (struct nc_metrics *m = blocks; m; m = m->next)
+            v += rd(&m->upstream[u]);
+        rc |= nc_buf_printf(o, "normcache_upstream_requests_total{result=\"%s\"} %llu\n",
+                            up_results[u], v);
+    }
+    unsigned long long co = 0;
+    for (struct nc_metrics *m = blocks; m; m = m->next)
+        co += rd(&m->coalesced);
+    rc |= nc_buf_printf(o,
+                        "# HELP normcache_upstream_coalesced_total Requests that shared another "
+                        "request's upstream call.\n# TYPE normcache_upstream_coalesced_total "
+                        "counter\nnormcache_upstream_coalesced_total %llu\n",
+                        co);
+    rc |= nc_buf_printf(o,
+                        "# HELP normcache_build_info Build information.\n"
+                        "# TYPE normcache_build_info gauge\n"
+                        "normcache_build_info{version=\"%s\"} 1\n",
+                        NC_VERSION);
+    pthread_mutex_unlock(&reg_lock);
+    return rc ? -1 : 0;
+}
+
+enum MHD_Result nc_handle_metrics(struct nc_req *r, const char *upload, size_t *upload_size)
+{
+    (void)upload;
+    if (!r->checked) {
+        r->checked = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    nc_buf_reset(&r->out);
+    int up = nc_store_state(r->w->cfg) == NC_REDIS_UP;
+    if (nc_metrics_render(&r->out, up, nc_store_breaker_open()) != 0)
+        return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
+    return nc_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8");
+}

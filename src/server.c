@@ -1,0 +1,332 @@
+/* server.c - worker threads and their event loops (see server.h).
+ *
+ * One pass of a loop: handle ready Redis sockets (replies resume suspended
+ * connections), expire Redis deadlines, MHD_run() (parses requests, runs
+ * handlers, sends responses), then one Redis flush, so that every command
+ * issued during the pass leaves in a single write. */
+#include "normcache/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "normcache/http.h"
+#include "normcache/log.h"
+#include "normcache/metrics.h"
+#include "normcache/recs.h"
+#include "normcache/store.h"
+
+struct nc_loop {
+    struct nc_worker w; /* first: handlers get &loop->w */
+    struct nc_server *srv;
+    pthread_t thread;
+    int started;
+    int epfd;
+    int wakefd;
+    int mhd_fd;
+};
+
+struct nc_server {
+    const struct nc_config *cfg;
+    int nloops;
+    struct nc_loop *loops;
+    int port;
+    atomic_int stopping;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    nc_log_write(NC_LOG_WARN, msg, "\"source\":\"libmicrohttpd\"");
+}
+
+static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_storage *ss,
+                     socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, cfg->bind_addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, cfg->bind_addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return AF_INET6;
+    }
+    return -1;
+}
+
+/* SO_REUSEPORT would let a second instance silently share a port that is
+ * already taken; try a plain bind first so that is an error instead. */
+static int port_free(const struct nc_config *cfg, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fam = fill_addr(cfg, port, &ss, &len);
+    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, (struct sockaddr *)&ss, len);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->bind_addr, port, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* Picks a free port for PORT=0 so that every worker binds the same one. */
+static int pick_port(const struct nc_config *cfg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fam = fill_addr(cfg, 0, &ss, &len);
+    int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    close(fd);
+    return port;
+}
+
+static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err, size_t errlen)
+{
+    const struct nc_config *cfg = srv->cfg;
+    l->srv = srv;
+    l->w.id = id;
+    l->w.cfg = cfg;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd < 0 || l->wakefd < 0) {
+        snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
+        return -1;
+    }
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &l->wakefd};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &e);
+    l->w.metrics = nc_metrics_new();
+    l->w.store = nc_store_new(cfg, l->epfd);
+    if (!l->w.metrics || !l->w.store) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (nc_recs_worker_init(&l->w, l->epfd) != 0) {
+        snprintf(err, errlen, "cannot set up the upstream client");
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fam = fill_addr(cfg, srv->port, &ss, &len);
+    /* Connection memory holds the request line and headers: leave room for
+     * a MAX_QUERY_BYTES query percent-encoded (x3). */
+    size_t mem = 32 * 1024 + 3 * cfg->max_query_bytes;
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                         (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
+    l->w.daemon = MHD_start_daemon(
+        flags, (uint16_t)srv->port, NULL, NULL, nc_http_access, &l->w, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED, nc_http_completed, &l->w,
+        MHD_OPTION_NOTIFY_CONNECTION, nc_http_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK,
+        nc_http_uri_log, &l->w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
+    if (!l->w.daemon) {
+        snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->w.daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!di) {
+        snprintf(err, errlen, "libmicrohttpd has no epoll support");
+        return -1;
+    }
+    l->mhd_fd = di->epoll_fd;
+    /* Level-triggered: MHD_run() may leave work for the next pass. */
+    struct epoll_event me = {.events = EPOLLIN, .data.ptr = &l->mhd_fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->mhd_fd, &me) != 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int loop_timeout(struct nc_loop *l, int64_t now)
+{
+    int t = 1000;
+    MHD_UNSIGNED_LONG_LONG mt;
+    if (MHD_get_timeout(l->w.daemon, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)t)
+        t = (int)mt;
+    int rt = nc_store_next_timeout_ms(l->w.store, now);
+    if (rt >= 0 && rt < t)
+        t = rt;
+    int ut = nc_recs_next_timeout_ms(&l->w, now);
+    if (ut >= 0 && ut < t)
+        t = ut;
+    return t;
+}
+
+static void loop_pass(struct nc_loop *l, int timeout)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(l->epfd, evs, 64, timeout);
+    for (int i = 0; i < n; i++) {
+        void *p = evs[i].data.ptr;
+        if (p == l->w.store)
+            nc_store_on_event(l->w.store, evs[i].events);
+        else if (p == &l->wakefd) {
+            uint64_t v;
+            ssize_t r = read(l->wakefd, &v, sizeof v);
+            (void)r;
+        } else if (p != &l->mhd_fd)
+            nc_recs_on_event(&l->w, p, evs[i].events);
+    }
+    int64_t now = nc_now_ms();
+    nc_store_tick(l->w.store, now);
+    nc_recs_tick(&l->w, now);
+    MHD_run(l->w.daemon);
+    nc_store_flush(l->w.store);
+}
+
+static void *loop_main(void *arg)
+{
+    struct nc_loop *l = arg;
+    struct nc_server *srv = l->srv;
+    while (!atomic_load(&srv->stopping))
+        loop_pass(l, loop_timeout(l, nc_now_ms()));
+
+    /* Graceful stop: no new connections; requests already being handled
+     * (including ones waiting on Redis or the upstream) finish. */
+    MHD_socket ls = MHD_quiesce_daemon(l->w.daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
+    while (l->w.active > 0 && nc_now_ms() < deadline) {
+        int t = loop_timeout(l, nc_now_ms());
+        loop_pass(l, t > 50 ? 50 : t);
+    }
+    if (l->w.active > 0)
+        nc_logf(NC_LOG_WARN, "worker %d: %d requests still in flight after the grace period",
+                l->w.id, l->w.active);
+    /* Fail whatever still waits so that suspended connections resume and
+     * can be closed cleanly. */
+    nc_recs_worker_shutdown(&l->w);
+    nc_store_free(l->w.store);
+    l->w.store = NULL;
+    for (int i = 0; i < 5; i++)
+        MHD_run(l->w.daemon);
+    MHD_stop_daemon(l->w.daemon);
+    l->w.daemon = NULL;
+    return NULL;
+}
+
+int nc_server_port(const struct nc_server *srv)
+{
+    return srv->port;
+}
+
+static void server_free(struct nc_server *srv)
+{
+    for (int i = 0; i < srv->nloops; i++) {
+        struct nc_loop *l = &srv->loops[i];
+        if (l->w.daemon)
+            MHD_stop_daemon(l->w.daemon);
+        nc_recs_worker_free(&l->w);
+        nc_store_free(l->w.store);
+        /* metrics blocks stay registered until exit: a scrape may be
+         * running in another thread right now. */
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->wakefd >= 0)
+            close(l->wakefd);
+    }
+    free(srv->loops);
+    free(srv);
+}
+
+int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err,
+                    size_t errlen)
+{
+    struct nc_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->cfg = cfg;
+    srv->port = cfg->port ? cfg->port : pick_port(cfg);
+    srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
+    if (!srv->loops || srv->port <= 0) {
+        snprintf(err, errlen, "cannot pick a port");
+        free(srv->loops);
+        free(srv);
+        return -1;
+    }
+    for (int i = 0; i < cfg->threads; i++)
+        srv->loops[i].epfd = srv->loops[i].wakefd = -1;
+    if (port_free(cfg, srv->port, err, errlen) != 0) {
+        free(srv->loops);
+        free(srv);
+        return -1;
+    }
+    for (int i = 0; i < cfg->threads; i++) {
+        srv->nloops = i + 1;
+        if (loop_init(srv, &srv->loops[i], i, err, errlen) != 0) {
+            server_free(srv);
+            return -1;
+        }
+    }
+    for (int i = 0; i < srv->nloops; i++) {
+        if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
+            snprintf(err, errlen, "pthread_create failed");
+            atomic_store(&srv->stopping, 1);
+            for (int j = 0; j < i; j++)
+                pthread_join(srv->loops[j].thread, NULL);
+            server_free(srv);
+            return -1;
+        }
+        srv->loops[i].started = 1;
+    }
+    *out = srv;
+    return 0;
+}
+
+void nc_server_stop(struct nc_server *srv)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->stopping, 1);
+    for (int i = 0; i < srv->nloops; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(srv->loops[i].wakefd, &one, sizeof one);
+        (void)w;
+    }
+    for (int i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].started)
+            pthread_join(srv->loops[i].thread, NULL);
+    server_free(srv);
+}

@@ -1,0 +1,457 @@
+/* store.c - per-worker async Redis connection with deadlines, lazy
+ * reconnect and a shared circuit breaker (see store.h).
+ *
+ * Replies come back in command order, so pending commands sit in a FIFO
+ * ring: the head is always the oldest, and its deadline is the only one the
+ * loop has to watch. hiredis' own callback list mirrors the ring; every
+ * hiredis callback pops the head. */
+#include "normcache/store.h"
+
+#include <errno.h>
+#include <hiredis/async.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "normcache/log.h"
+
+enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_READY };
+
+struct pending {
+    nc_store_cb *cb; /* NULL for internal commands (AUTH, SELECT) */
+    void *priv;
+    int64_t deadline;
+    int probe; /* the half-open breaker probe: its outcome decides */
+};
+
+struct nc_store {
+    const struct nc_config *cfg;
+    int epfd;
+    redisAsyncContext *ac;
+    enum conn_state state;
+    int64_t connect_deadline;
+    int fd;
+    int want_read, want_write;
+    int out_armed;       /* a flush left data behind: wait for EPOLLOUT */
+    int dropping;        /* inside drop_connection(): it counts the failure */
+    uint32_t registered; /* events currently registered in epfd (0: none) */
+    struct pending *ring;
+    size_t cap, head, count;
+};
+
+/* ---------------------------------------------------------------- breaker */
+
+enum { BRK_CLOSED, BRK_OPEN, BRK_HALF_OPEN };
+static atomic_int brk_state = BRK_CLOSED;
+static atomic_int brk_failures;
+static atomic_llong brk_open_until;
+static atomic_int brk_cooldown;
+static atomic_int redis_seen_up = 1; /* last outcome of a command or connect */
+
+int64_t nc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void breaker_success(const struct nc_config *cfg, int probe)
+{
+    atomic_store(&redis_seen_up, 1);
+    atomic_store(&brk_failures, 0);
+    if (probe || atomic_load(&brk_state) != BRK_CLOSED) {
+        if (atomic_exchange(&brk_state, BRK_CLOSED) != BRK_CLOSED)
+            nc_logf(NC_LOG_INFO, "redis breaker closed: redis answers again");
+        atomic_store(&brk_cooldown, cfg->breaker_cooldown_ms);
+    }
+}
+
+static void breaker_open(int cooldown)
+{
+    atomic_store(&brk_cooldown, cooldown);
+    atomic_store(&brk_open_until, nc_now_ms() + cooldown);
+    atomic_store(&brk_state, BRK_OPEN);
+}
+
+static void breaker_failure(const struct nc_config *cfg, int probe)
+{
+    atomic_store(&redis_seen_up, 0);
+    if (probe) {
+        int cd = atomic_load(&brk_cooldown) * 2;
+        if (cd > 30000)
+            cd = 30000;
+        breaker_open(cd);
+        nc_logf(NC_LOG_WARN, "redis breaker probe failed: open for %d ms", cd);
+        return;
+    }
+    int n = atomic_fetch_add(&brk_failures, 1) + 1;
+    int expected = BRK_CLOSED;
+    if (n >= cfg->breaker_failures &&
+        atomic_compare_exchange_strong(&brk_state, &expected, BRK_OPEN)) {
+        breaker_open(cfg->breaker_cooldown_ms);
+        nc_logf(NC_LOG_WARN, "redis breaker open after %d consecutive failures: for %d ms", n,
+                cfg->breaker_cooldown_ms);
+    }
+}
+
+/* 0: go ahead; 1: go ahead as the probe; -1: refuse. */
+static int breaker_allow(void)
+{
+    int st = atomic_load(&brk_state);
+    if (st == BRK_CLOSED)
+        return 0;
+    if (st == BRK_HALF_OPEN)
+        return -1;
+    if (nc_now_ms() < atomic_load(&brk_open_until))
+        return -1;
+    int expected = BRK_OPEN;
+    return atomic_compare_exchange_strong(&brk_state, &expected, BRK_HALF_OPEN) ? 1 : -1;
+}
+
+int nc_store_breaker_open(void)
+{
+    return atomic_load(&brk_state) != BRK_CLOSED;
+}
+
+enum nc_redis_state nc_store_state(const struct nc_config *cfg)
+{
+    if (!cfg->redis_enabled)
+        return NC_REDIS_DISABLED;
+    if (nc_store_breaker_open() || !atomic_load(&redis_seen_up))
+        return NC_REDIS_DOWN;
+    return NC_REDIS_UP;
+}
+
+/* ------------------------------------------------------------ epoll glue */
+
+static void update_events(struct nc_store *s)
+{
+    if (s->fd < 0)
+        return;
+    uint32_t ev = 0;
+    if (s->want_read)
+        ev |= EPOLLIN;
+    /* Writes are batched: flush() writes once per pass, and only asks epoll
+     * for EPOLLOUT when the socket could not take everything (or while the
+     * non-blocking connect is still in progress). */
+    if (s->want_write && (s->state == CONN_CONNECTING || s->out_armed))
+        ev |= EPOLLOUT;
+    if (ev == s->registered)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = s};
+    int op = s->registered ? (ev ? EPOLL_CTL_MOD : EPOLL_CTL_DEL) : EPOLL_CTL_ADD;
+    if (op == EPOLL_CTL_ADD && !ev)
+        return;
+    if (epoll_ctl(s->epfd, op, s->fd, &e) != 0)
+        nc_logf(NC_LOG_ERROR, "epoll_ctl on redis socket: %s", strerror(errno));
+    s->registered = ev;
+}
+
+static void ev_add_read(void *p)
+{
+    struct nc_store *s = p;
+    s->want_read = 1;
+    update_events(s);
+}
+static void ev_del_read(void *p)
+{
+    struct nc_store *s = p;
+    s->want_read = 0;
+    update_events(s);
+}
+static void ev_add_write(void *p)
+{
+    struct nc_store *s = p;
+    s->want_write = 1;
+    update_events(s);
+}
+static void ev_del_write(void *p)
+{
+    struct nc_store *s = p;
+    s->want_write = 0;
+    s->out_armed = 0;
+    update_events(s);
+}
+static void ev_cleanup(void *p)
+{
+    struct nc_store *s = p;
+    if (s->fd >= 0 && s->registered)
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    s->registered = 0;
+    s->want_read = s->want_write = s->out_armed = 0;
+    s->fd = -1;
+}
+
+/* ------------------------------------------------------------ the ring */
+
+static int ring_push(struct nc_store *s, struct pending p)
+{
+    if (s->count == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        struct pending *r = malloc(ncap * sizeof *r);
+        if (!r)
+            return -1;
+        for (size_t i = 0; i < s->count; i++)
+            r[i] = s->ring[(s->head + i) % s->cap];
+        free(s->ring);
+        s->ring = r;
+        s->cap = ncap;
+        s->head = 0;
+    }
+    s->ring[(s->head + s->count) % s->cap] = p;
+    s->count++;
+    return 0;
+}
+
+static struct pending ring_pop(struct nc_store *s)
+{
+    struct pending p = s->ring[s->head];
+    s->head = (s->head + 1) % s->cap;
+    s->count--;
+    return p;
+}
+
+/* --------------------------------------------------------- connection */
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct nc_store *s = privdata;
+    (void)ac;
+    if (!s->count)
+        return; /* cannot happen: hiredis and the ring move together */
+    struct pending p = ring_pop(s);
+    redisReply *reply = r;
+    if (reply) {
+        if (p.probe || s->state != CONN_READY || atomic_load(&brk_failures) ||
+            !atomic_load(&redis_seen_up))
+            breaker_success(s->cfg, p.probe);
+        s->state = CONN_READY;
+        if (!p.cb && reply->type == REDIS_REPLY_ERROR) {
+            /* AUTH or SELECT refused: this connection is useless. */
+            nc_logf(NC_LOG_ERROR, "redis refused connection setup (AUTH/SELECT): %.*s",
+                    (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+            redisAsyncDisconnect(ac);
+        }
+    } else if (p.probe) {
+        breaker_failure(s->cfg, 1);
+    }
+    if (p.cb)
+        p.cb(p.priv, reply);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct nc_store *s = ac->data;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context right after this (without calling
+         * on_disconnect, as it never connected). */
+        nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        s->ac = NULL;
+        s->state = CONN_NONE;
+        breaker_failure(s->cfg, 0);
+        return;
+    }
+    s->state = CONN_READY;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct nc_store *s = ac->data;
+    if (status != REDIS_OK && !s->dropping) {
+        nc_logf(NC_LOG_WARN, "redis connection lost: %s", ac->errstr);
+        breaker_failure(s->cfg, 0);
+    }
+    s->ac = NULL;
+    s->state = CONN_NONE;
+}
+
+/* Drops the connection; hiredis runs every pending callback with NULL. */
+static void drop_connection(struct nc_store *s, int failure)
+{
+    if (!s->ac)
+        return;
+    if (failure)
+        breaker_failure(s->cfg, 0);
+    redisAsyncContext *ac = s->ac;
+    s->dropping = 1;
+    redisAsyncFree(ac); /* calls on_reply(NULL) per pending, then on_disconnect */
+    s->dropping = 0;
+    s->ac = NULL;
+    s->state = CONN_NONE;
+}
+
+static int start_connection(struct nc_store *s)
+{
+    const struct nc_config *cfg = s->cfg;
+    redisAsyncContext *ac = redisAsyncConnect(cfg->redis_host, cfg->redis_port);
+    if (!ac)
+        return -1;
+    if (ac->err) {
+        nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        redisAsyncFree(ac);
+        breaker_failure(cfg, 0);
+        return -1;
+    }
+    ac->data = s;
+    s->ac = ac;
+    s->fd = ac->c.fd;
+    s->registered = 0;
+    s->want_read = s->want_write = s->out_armed = 0;
+    s->state = CONN_CONNECTING;
+    s->connect_deadline = nc_now_ms() + cfg->redis_connect_timeout_ms;
+    ac->ev.data = s;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* The socket is writable once the connect completes. */
+    s->want_write = 1;
+    update_events(s);
+    /* Setup commands go first in the same buffer; their deadline is the
+     * connect deadline plus a command timeout. */
+    int64_t dl = s->connect_deadline + cfg->redis_timeout_ms;
+    if (cfg->redis_password[0]) {
+        const char *argv[3] = {"AUTH", cfg->redis_user, cfg->redis_password};
+        const size_t lens[3] = {4, strlen(cfg->redis_user), strlen(cfg->redis_password)};
+        int argc = cfg->redis_user[0] ? 3 : 2;
+        if (argc == 2) {
+            argv[1] = cfg->redis_password;
+            ((size_t *)lens)[1] = lens[2];
+        }
+        if (ring_push(s, (struct pending){NULL, NULL, dl, 0}) != 0 ||
+            redisAsyncCommandArgv(ac, on_reply, s, argc, argv, lens) != REDIS_OK)
+            goto fail;
+    }
+    if (cfg->redis_db) {
+        char db[8];
+        int n = snprintf(db, sizeof db, "%d", cfg->redis_db);
+        const char *argv[2] = {"SELECT", db};
+        const size_t lens[2] = {6, (size_t)n};
+        if (ring_push(s, (struct pending){NULL, NULL, dl, 0}) != 0 ||
+            redisAsyncCommandArgv(ac, on_reply, s, 2, argv, lens) != REDIS_OK)
+            goto fail;
+    }
+    return 0;
+fail:
+    drop_connection(s, 0);
+    return -1;
+}
+
+struct nc_store *nc_store_new(const struct nc_config *cfg, int epfd)
+{
+    struct nc_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->cfg = cfg;
+    s->epfd = epfd;
+    s->fd = -1;
+    atomic_store(&brk_cooldown, cfg->breaker_cooldown_ms);
+    return s;
+}
+
+void nc_store_free(struct nc_store *s)
+{
+    if (!s)
+        return;
+    drop_connection(s, 0);
+    free(s->ring);
+    free(s);
+}
+
+int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                     const size_t *argvlen)
+{
+    if (!s->cfg->redis_enabled)
+        return -1;
+    int probe = 0;
+    if (!s->ac) {
+        probe = breaker_allow();
+        if (probe < 0)
+            return -1;
+        if (start_connection(s) != 0) {
+            if (probe)
+                breaker_failure(s->cfg, 1);
+            return -1;
+        }
+    } else if (nc_store_breaker_open()) {
+        /* Another worker saw Redis fail: do not pile onto this socket
+         * either, unless this command is the probe. */
+        probe = breaker_allow();
+        if (probe < 0)
+            return -1;
+    }
+    int64_t now = nc_now_ms();
+    int64_t dl = now + s->cfg->redis_timeout_ms;
+    if (s->state == CONN_CONNECTING && dl < s->connect_deadline + s->cfg->redis_timeout_ms)
+        dl = s->connect_deadline + s->cfg->redis_timeout_ms;
+    if (ring_push(s, (struct pending){cb, priv, dl, probe}) != 0)
+        return -1;
+    if (redisAsyncCommandArgv(s->ac, on_reply, s, argc, argv, argvlen) != REDIS_OK) {
+        s->count--; /* undo the push: hiredis did not take it */
+        if (probe)
+            breaker_failure(s->cfg, 1);
+        return -1;
+    }
+    return 0;
+}
+
+void nc_store_on_event(struct nc_store *s, uint32_t events)
+{
+    if (!s->ac)
+        return;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        redisAsyncHandleRead(s->ac);
+    if (s->ac && (events & EPOLLOUT))
+        redisAsyncHandleWrite(s->ac);
+}
+
+void nc_store_flush(struct nc_store *s)
+{
+    /* While connecting, hiredis must not write before the socket reports
+     * writable (it would take the connect as done). */
+    if (!s->ac || s->state == CONN_CONNECTING || !s->want_write)
+        return;
+    redisAsyncHandleWrite(s->ac);
+    if (s->ac && s->want_write && !s->out_armed) {
+        s->out_armed = 1; /* socket full: let epoll say when it drains */
+        update_events(s);
+    }
+}
+
+void nc_store_tick(struct nc_store *s, int64_t now_ms)
+{
+    if (!s->ac)
+        return;
+    int expired = (s->state == CONN_CONNECTING && now_ms >= s->connect_deadline) ||
+                  (s->count && now_ms >= s->ring[s->head].deadline);
+    if (!expired)
+        return;
+    nc_logf(NC_LOG_WARN, "redis %s timed out: dropping the connection",
+            s->state == CONN_CONNECTING ? "connect" : "command");
+    /* A pending probe's failure is counted in on_reply(NULL). */
+    drop_connection(s, 1);
+}
+
+int nc_store_next_timeout_ms(const struct nc_store *s, int64_t now_ms)
+{
+    if (!s->ac)
+        return -1;
+    int64_t dl = INT64_MAX;
+    if (s->state == CONN_CONNECTING)
+        dl = s->connect_deadline;
+    if (s->count && s->ring[s->head].deadline < dl)
+        dl = s->ring[s->head].deadline;
+    if (dl == INT64_MAX)
+        return -1;
+    return dl <= now_ms ? 0 : (int)(dl - now_ms);
+}
+
+int nc_store_pending(const struct nc_store *s)
+{
+    return (int)s->count;
+}
