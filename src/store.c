@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "normcache/log.h"
+#include "normcache/metrics.h"
 
 enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_READY };
 
@@ -248,6 +249,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         /* hiredis frees the context right after this (without calling
          * on_disconnect, as it never connected). */
         nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
         s->ac = NULL;
         s->state = CONN_NONE;
         breaker_failure(s->cfg, 0);
@@ -261,6 +263,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     struct nc_store *s = ac->data;
     if (status != REDIS_OK && !s->dropping) {
         nc_logf(NC_LOG_WARN, "redis connection lost: %s", ac->errstr);
+        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
         breaker_failure(s->cfg, 0);
     }
     s->ac = NULL;
@@ -290,6 +293,7 @@ static int start_connection(struct nc_store *s)
         return -1;
     if (ac->err) {
         nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
         redisAsyncFree(ac);
         breaker_failure(cfg, 0);
         return -1;
@@ -433,6 +437,8 @@ void nc_store_tick(struct nc_store *s, int64_t now_ms)
         return;
     nc_logf(NC_LOG_WARN, "redis %s timed out: dropping the connection",
             s->state == CONN_CONNECTING ? "connect" : "command");
+    nc_metrics_redis_error(s->state == CONN_CONNECTING ? NC_REDIS_ERR_CONNECT
+                                                       : NC_REDIS_ERR_TIMEOUT);
     /* A pending probe's failure is counted in on_reply(NULL). */
     drop_connection(s, 1);
 }
