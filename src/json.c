@@ -902,6 +902,8 @@ static int compact_string(struct nc_buf *out, const char *s, size_t len)
 
 int nc_json_compact(const struct nc_json *v, struct nc_buf *out)
 {
+    if (!v)
+        return -1;
     switch (v->type) {
     case NC_JSON_NULL:
         return nc_buf_append(out, "null", 4);

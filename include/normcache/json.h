@@ -43,12 +43,12 @@ struct nc_json {
 
 enum nc_json_errcode {
     NC_JSON_OK = 0,
-    NC_JSON_ERR_SYNTAX,  /* not JSON, or trailing data */
-    NC_JSON_ERR_DEPTH,   /* nested deeper than allowed */
-    NC_JSON_ERR_DUPKEY,  /* an object has the same key twice */
-    NC_JSON_ERR_NUL,     /* \u0000 in a string or key */
-    NC_JSON_ERR_UTF8,    /* invalid UTF-8 or lone surrogate */
-    NC_JSON_ERR_NUMBER,  /* (canonical only) number not exactly representable */
+    NC_JSON_ERR_SYNTAX, /* not JSON, or trailing data */
+    NC_JSON_ERR_DEPTH,  /* nested deeper than allowed */
+    NC_JSON_ERR_DUPKEY, /* an object has the same key twice */
+    NC_JSON_ERR_NUL,    /* \u0000 in a string or key */
+    NC_JSON_ERR_UTF8,   /* invalid UTF-8 or lone surrogate */
+    NC_JSON_ERR_NUMBER, /* (canonical only) number not exactly representable */
     NC_JSON_ERR_NOMEM
 };
 
@@ -59,11 +59,14 @@ struct nc_json_err {
 
 struct nc_json_doc;
 
-/* Parses text[0..len). On success returns 0 and *out holds a document the
- * caller frees with nc_json_doc_free(). On failure returns -1, *out is NULL
- * and err is filled. */
-int nc_json_parse(const char *text, size_t len, int max_depth,
-                  struct nc_json_doc **out, struct nc_json_err *err);
+/* Parses text[0..len) (need not be NUL-terminated). On success returns 0
+ * and *out holds a document the caller frees with nc_json_doc_free(); every
+ * nc_json and string in it lives as long as the document. On failure
+ * returns -1, *out is NULL and err is filled (its message gives the byte
+ * offset of the fault). max_depth above 1000 is treated as 1000, which
+ * bounds the parser's recursion. err may be NULL. */
+int nc_json_parse(const char *text, size_t len, int max_depth, struct nc_json_doc **out,
+                  struct nc_json_err *err);
 const struct nc_json *nc_json_root(const struct nc_json_doc *doc);
 void nc_json_doc_free(struct nc_json_doc *doc); /* accepts NULL */
 
@@ -76,11 +79,11 @@ const struct nc_json *nc_json_get(const struct nc_json *obj, const char *key);
  * integers (spelled without . e E) as Python ints, floats as Python's
  * repr (shortest round-trip). Returns 0, or -1 with err filled: an integer
  * beyond +-2^53 or a float that overflows a double is NC_JSON_ERR_NUMBER. */
-int nc_json_canonical(const struct nc_json *v, struct nc_buf *out,
-                      struct nc_json_err *err);
+int nc_json_canonical(const struct nc_json *v, struct nc_buf *out, struct nc_json_err *err);
 
 /* Appends v as compact JSON (no whitespace, keys in input order, numbers as
- * spelled, minimal string escaping). Returns 0 or -1 on out of memory. */
+ * spelled, minimal string escaping: \" \\ and C0 controls; UTF-8 and DEL
+ * pass through). Returns 0 or -1 on out of memory. */
 int nc_json_compact(const struct nc_json *v, struct nc_buf *out);
 
 #endif

@@ -22,14 +22,15 @@ int nc_ident_valid(const char *s, size_t len, size_t max);
 #define nc_ns_valid(s, len) nc_ident_valid((s), (len), NC_NS_MAX)
 
 /* Writes the NUL-terminated key into out (NC_KEY_MAX bytes) and returns its
- * length, or -1 if the hash failed. secret may be NULL or secretlen 0 for
- * plain SHA-256. prefix and ns must already be valid identifiers. */
+ * length, or -1 if the hash failed or prefix/ns is not a valid identifier
+ * (checked again here: a key with ':' or '*' in it could widen a flush's
+ * SCAN pattern). secret may be NULL or secretlen 0 for plain SHA-256. */
 int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
-                  const unsigned char *secret, size_t secretlen,
-                  const char *data, size_t len, char out[NC_KEY_MAX]);
+                  const unsigned char *secret, size_t secretlen, const char *data, size_t len,
+                  char out[NC_KEY_MAX]);
 
 /* First 16 hex chars of SHA-256 or HMAC-SHA256(data) into hex[17]. */
-int nc_key_digest16(const unsigned char *secret, size_t secretlen,
-                    const char *data, size_t len, char hex[17]);
+int nc_key_digest16(const unsigned char *secret, size_t secretlen, const char *data, size_t len,
+                    char hex[17]);
 
 #endif

@@ -21,8 +21,8 @@ enum nc_norm_mode { NC_NORM_TEXT = 0, NC_NORM_BASIC = 1 };
  * Returns 0; the result may be empty (the caller decides that is a 400).
  * Returns -1 and sets *err to a static message (never quoting the input)
  * when the input is not valid UTF-8 or contains NUL, or memory runs out. */
-int nc_normalise(enum nc_norm_mode mode, const char *in, size_t len,
-                 struct nc_buf *out, const char **err);
+int nc_normalise(enum nc_norm_mode mode, const char *in, size_t len, struct nc_buf *out,
+                 const char **err);
 
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int nc_utf8_valid(const char *s, size_t len);
