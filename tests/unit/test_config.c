@@ -1,0 +1,174 @@
+/* test_config.c - config loading: defaults, every kind of bad value exits
+ * with a message naming the variable, secrets never echoed back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normcache/buf.h"
+#include "normcache/config.h"
+
+/* A NULL-terminated list of NAME, VALUE pairs stands in for the environment. */
+static const char *table_get(const char *name, void *ud)
+{
+    const char **kv = ud;
+    for (; kv && kv[0]; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
+static int load(struct nc_config *cfg, const char **kv, char *err, size_t errlen)
+{
+    return nc_config_load(cfg, table_get, (void *)kv, err, errlen);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, NULL, err, sizeof err), 0);
+    assert_int_equal(cfg.port, 8080);
+    assert_string_equal(cfg.bind_addr, "127.0.0.1");
+    assert_true(cfg.threads >= 2);
+    assert_true(cfg.redis_enabled);
+    assert_string_equal(cfg.redis_host, "127.0.0.1");
+    assert_int_equal(cfg.redis_port, 6379);
+    assert_int_equal(cfg.redis_db, 0);
+    assert_int_equal(cfg.redis_connect_timeout_ms, 200);
+    assert_int_equal(cfg.redis_timeout_ms, 100);
+    assert_int_equal(cfg.ttl_s, 300);
+    assert_int_equal(cfg.max_ttl_s, 86400);
+    assert_string_equal(cfg.key_prefix, "fca");
+    assert_null(cfg.key_secret);
+    assert_int_equal(cfg.normalise, NC_NORM_TEXT);
+    assert_int_equal((int)cfg.max_body_bytes, 1048576);
+    assert_int_equal((int)cfg.max_query_bytes, 4096);
+    assert_int_equal(cfg.n_auth_tokens, 0);
+    assert_int_equal(cfg.log_level, NC_LOG_INFO);
+    assert_string_equal(cfg.upstream_url, "http://127.0.0.1:8081");
+    assert_int_equal(cfg.stale_grace_s, 60);
+    assert_int_equal(cfg.lock_wait_ms, 2500);
+    nc_config_free(&cfg);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    const char *kv[] = {"PORT", "9000", "THREADS", "3", "REDIS_URL",
+                        "redis://alice:s%40cret@redis.local:6380/4", "CACHE_NS_TTL",
+                        "faq=600,recommendations=120", "CACHE_NS_NORMALISE", "legacy=basic",
+                        "NORMALISE", "basic", "AUTH_TOKENS", "t1,t2", "KEY_HASH_SECRET", "k",
+                        "UPSTREAM_URL", "http://up:81/", "REDIS_ENABLED", "false", "LOG_LEVEL",
+                        "warn", "EARLY_REFRESH_BETA", "0.5", NULL};
+    struct nc_config cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, kv, err, sizeof err), 0);
+    assert_int_equal(cfg.port, 9000);
+    assert_int_equal(cfg.threads, 3);
+    assert_string_equal(cfg.redis_user, "alice");
+    assert_string_equal(cfg.redis_password, "s@cret");
+    assert_string_equal(cfg.redis_host, "redis.local");
+    assert_int_equal(cfg.redis_port, 6380);
+    assert_int_equal(cfg.redis_db, 4);
+    assert_int_equal(nc_config_ns_ttl(&cfg, "faq"), 600);
+    assert_int_equal(nc_config_ns_ttl(&cfg, "recommendations"), 120);
+    assert_int_equal(nc_config_ns_ttl(&cfg, "other"), 300);
+    assert_int_equal(nc_config_ns_norm(&cfg, "legacy"), NC_NORM_BASIC);
+    assert_int_equal(nc_config_ns_norm(&cfg, "faq"), NC_NORM_BASIC);
+    assert_int_equal(cfg.n_auth_tokens, 2);
+    assert_int_equal((int)cfg.key_secret_len, 1);
+    assert_string_equal(cfg.upstream_url, "http://up:81");
+    assert_false(cfg.redis_enabled);
+    assert_int_equal(cfg.log_level, NC_LOG_WARN);
+    assert_true(cfg.early_refresh_beta > 0.49 && cfg.early_refresh_beta < 0.51);
+
+    /* The description masks every secret. */
+    struct nc_buf b;
+    nc_buf_init(&b);
+    assert_int_equal(nc_config_describe(&cfg, &b), 0);
+    assert_null(strstr(b.data, "s@cret"));
+    assert_null(strstr(b.data, "t1"));
+    assert_null(strstr(b.data, "\"KEY_HASH_SECRET\":\"k\""));
+    assert_non_null(strstr(b.data, "\"PORT\":\"9000\""));
+    nc_buf_free(&b);
+    nc_config_free(&cfg);
+}
+
+/* Each bad value fails, and the message names the variable. */
+static void test_rejects(void **state)
+{
+    (void)state;
+    static const char *bad[][2] = {
+        {"PORT", "abc"},
+        {"PORT", "70000"},
+        {"PORT", "0x50"},
+        {"PORT", ""},
+        {"PORT", " 80"},
+        {"THREADS", "0"},
+        {"BIND_ADDR", "localhost"},
+        {"REDIS_ENABLED", "maybe"},
+        {"REDIS_URL", "http://x"},
+        {"REDIS_URL", "redis://"},
+        {"REDIS_URL", "redis://host:0"},
+        {"REDIS_URL", "redis://host:6379/99"},
+        {"REDIS_URL", "redis://ho st"},
+        {"REDIS_TIMEOUT_MS", "-1"},
+        {"CACHE_TTL_SECONDS", "100000"}, /* beyond CACHE_MAX_TTL_SECONDS */
+        {"CACHE_MAX_TTL_SECONDS", "0"},
+        {"CACHE_NS_TTL", "faq=abc"},
+        {"CACHE_NS_TTL", "faq"},
+        {"CACHE_NS_TTL", "f:q=10"},
+        {"CACHE_NS_TTL", "faq=10,,b=2"},
+        {"CACHE_NS_TTL", "faq=10,faq=20"},
+        {"CACHE_NS_NORMALISE", "legacy=fancy"},
+        {"NORMALISE", "fancy"},
+        {"KEY_PREFIX", "a:b"},
+        {"KEY_PREFIX", ""},
+        {"KEY_PREFIX", "abcdefghijklmnopqrstuvwxyz0123456"},
+        {"MAX_BODY_BYTES", "-1"},
+        {"MAX_QUERY_BYTES", "1e3"},
+        {"AUTH_TOKENS", "a,,b"},
+        {"AUTH_TOKENS", "has space"},
+        {"LOG_LEVEL", "verbose"},
+        {"UPSTREAM_URL", "ftp://x"},
+        {"EARLY_REFRESH_BETA", "nan"},
+        {"TTL_JITTER_PCT", "90"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *kv[] = {bad[i][0], bad[i][1], NULL};
+        struct nc_config cfg;
+        char err[256];
+        int rc = load(&cfg, kv, err, sizeof err);
+        if (rc != -1 || !strstr(err, bad[i][0]))
+            fail_msg("%s=%s: rc=%d err=%s", bad[i][0], bad[i][1], rc, err);
+        nc_config_free(&cfg);
+    }
+}
+
+static void test_secret_not_echoed(void **state)
+{
+    (void)state;
+    const char *kv[] = {"REDIS_URL", "redis://u:topsecret@/0", NULL};
+    struct nc_config cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, kv, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_URL"));
+    assert_null(strstr(err, "topsecret"));
+    nc_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_secret_not_echoed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
