@@ -369,6 +369,11 @@ static enum MHD_Result put_start(struct nc_req *r)
         return nc_req_problem(r, 400, "missing_value", "Bad Request",
                               "The body needs a value member (any JSON).");
     }
+    if ((q != NULL) == (params != NULL)) {
+        nc_json_doc_free(doc);
+        return nc_req_problem(r, 400, "invalid_request", "Bad Request",
+                              "Give exactly one of q (a query text) and params (a JSON object).");
+    }
     if (q && q->type != NC_JSON_STRING) {
         nc_json_doc_free(doc);
         return nc_req_problem(r, 400, "invalid_request", "Bad Request", "q must be a string.");

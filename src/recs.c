@@ -176,7 +176,9 @@ struct flight {
     int limit;
     struct waiter *waiters; /* guarded by table_lock */
     struct result *stale;   /* a stale copy to fall back on, or NULL */
-    int64_t deadline;       /* lock wait end (monotonic ms) */
+    int64_t deadline;       /* lock wait end (monotonic ms), 0: not waiting yet */
+    long long min_stored_ms; /* a value stored before this is not an answer */
+    int lock_failed;        /* the SET NX got no usable reply */
     int64_t next_poll;
     int64_t next_renew;
     int outstanding;        /* Redis replies still to come */
@@ -464,7 +466,7 @@ struct fcmd {
     struct flight *f;
     int kind;
 };
-enum { C_LOCK, C_STORE, C_RENEW, C_RELEASE, C_REREAD };
+enum { C_LOCK, C_RECHECK, C_STORE, C_RENEW, C_RELEASE };
 
 static int flight_cmd(struct flight *f, int kind, int argc, const char **argv,
                       const size_t *lens)
@@ -494,6 +496,10 @@ static const char renew_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
+/* Takes the lock and, in the same write, re-reads the value: a rebuild
+ * that finished after this request's first read (its flight already gone
+ * from the table) must not cause a second upstream call. The GET's reply
+ * comes after the SET's and decides. */
 static void lock_try(struct flight *f)
 {
     const struct nc_config *cfg = f->owner->w->cfg;
@@ -501,11 +507,17 @@ static void lock_try(struct flight *f)
     int pl = snprintf(px, sizeof px, "%d", cfg->lock_ttl_ms);
     const char *argv[6] = {"SET", f->lockkey, f->token, "NX", "PX", px};
     size_t lens[6] = {3, strlen(f->lockkey), strlen(f->token), 2, 2, (size_t)pl};
+    const char *gargv[2] = {"GET", f->key};
+    size_t glens[2] = {3, f->keylen};
     f->state = F_LOCKING;
+    f->lock_failed = 0;
     if (flight_cmd(f, C_LOCK, 6, argv, lens) != 0) {
         f->bypass = 1; /* Redis unusable: go straight to the upstream */
         upstream_start(f);
+        return;
     }
+    if (flight_cmd(f, C_RECHECK, 2, gargv, glens) != 0)
+        f->lock_failed = 1; /* the SET's reply will still come; see C_LOCK */
 }
 
 static void lock_release(struct flight *f)
@@ -517,17 +529,6 @@ static void lock_release(struct flight *f)
     size_t lens[6] = {4, strlen(release_script), 1, f->keylen, strlen(f->lockkey),
                       strlen(f->token)};
     flight_cmd(f, C_RELEASE, 6, argv, lens);
-}
-
-static void reread(struct flight *f)
-{
-    const char *argv[2] = {"GET", f->key};
-    size_t lens[2] = {3, f->keylen};
-    f->state = F_REREAD;
-    if (flight_cmd(f, C_REREAD, 2, argv, lens) != 0) {
-        f->bypass = 1;
-        upstream_start(f);
-    }
 }
 
 /* Another instance's rebuild did not produce a value in time. */
@@ -550,55 +551,67 @@ static void on_flight_reply(void *priv, redisReply *reply)
     struct flight *f = c->f;
     int kind = c->kind;
     free(c);
-    f->outstanding--;
+    /* f->outstanding still counts this reply until the end, so nothing
+     * below (flight_finish in particular) can free the flight under us. */
     const struct nc_config *cfg = f->owner->w->cfg;
     switch (kind) {
     case C_LOCK:
-        if (!reply || reply->type == REDIS_REPLY_ERROR) {
-            f->bypass = 1;
-            upstream_start(f);
-        } else if (reply->type == REDIS_REPLY_STATUS) {
+        if (!reply || reply->type == REDIS_REPLY_ERROR)
+            f->lock_failed = 1;
+        else if (reply->type == REDIS_REPLY_STATUS) {
             f->have_lock = 1;
             f->next_renew = nc_now_ms() + cfg->lock_ttl_ms / 3;
+        }
+        if (f->lock_failed && f->outstanding == 1 && f->state == F_LOCKING) {
+            /* the GET was never sent: nothing else will decide */
+            f->bypass = 1;
+            lock_release(f);
             upstream_start(f);
-        } else {
-            /* Held elsewhere: wait for its PUBLISH (or the poll / limit). */
-            if (f->background || cfg->lock_wait_ms == 0) {
-                if (f->background)
-                    flight_finish(f, NULL);
-                else
-                    wait_gave_up(f);
-                break;
-            }
-            f->state = F_WAITING;
-            f->deadline = nc_now_ms() + cfg->lock_wait_ms;
-            f->next_poll = nc_now_ms() + POLL_MS;
         }
         break;
-    case C_REREAD: {
+    case C_RECHECK: {
         struct entry e;
-        if (reply && reply->type == REDIS_REPLY_STRING &&
-            entry_parse(reply->str, reply->len, &e) == 0 && wall_ms() < e.fresh_until_ms) {
-            flight_finish(f, result_from_entry(&e, wall_ms()));
-        } else if (!reply) {
+        if (f->state != F_LOCKING)
+            break;
+        if (!reply || f->lock_failed) {
             f->bypass = 1;
+            lock_release(f);
             upstream_start(f);
-        } else if (nc_now_ms() >= f->deadline) {
-            wait_gave_up(f);
+        } else if (reply->type == REDIS_REPLY_STRING &&
+                   entry_parse(reply->str, reply->len, &e) == 0 &&
+                   wall_ms() < e.fresh_until_ms && e.stored_ms >= f->min_stored_ms) {
+            /* Somebody (another instance, or a flight that just ended)
+             * stored a fresh answer: use it. */
+            lock_release(f);
+            flight_finish(f, result_from_entry(&e, wall_ms()));
+        } else if (f->have_lock) {
+            upstream_start(f);
+        } else if (f->background) {
+            flight_finish(f, NULL); /* another instance refreshes it */
         } else {
-            f->state = F_WAITING; /* not there yet: keep waiting */
-            f->next_poll = nc_now_ms() + POLL_MS;
+            /* Held elsewhere: wait for its PUBLISH (or the poll / limit).
+             * Every poll tries the lock again, so a crashed holder costs at
+             * most its lock's TTL. */
+            int64_t now = nc_now_ms();
+            if (!f->deadline)
+                f->deadline = now + cfg->lock_wait_ms;
+            if (now >= f->deadline) {
+                wait_gave_up(f);
+            } else {
+                f->state = F_WAITING;
+                f->next_poll = now + POLL_MS;
+            }
         }
         break;
     }
     case C_STORE:
-        if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
             f->have_lock = 0; /* the script released it */
-        }
         break;
     default:
         break;
     }
+    f->outstanding--;
     flight_maybe_free(f);
 }
 
@@ -607,7 +620,7 @@ static void on_flight_reply(void *priv, redisReply *reply)
 static void flight_step(struct flight *f)
 {
     if (f->state == F_WAITING)
-        reread(f);
+        lock_try(f);
 }
 
 static struct result *result_from_entry(const struct entry *e, int64_t now_wall)
@@ -722,6 +735,9 @@ static void upstream_done(struct flight *f, CURLcode cc)
     if (res)
         res->bypass = f->bypass;
     nc_buf_free(&ent);
+    /* Send the write now, before answering (possibly a thousand) waiters:
+     * other instances are waiting for its PUBLISH. */
+    nc_store_flush(rw->w->store);
     flight_finish(f, res);
 }
 
@@ -800,7 +816,7 @@ static void flight_maybe_free(struct flight *f)
  * given), or -1 when the in-flight cap is reached (nothing started). */
 static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key,
                        const char *query, size_t qlen, int limit, int background,
-                       const struct entry *stale)
+                       const struct entry *stale, long long min_stored_ms)
 {
     const struct nc_config *cfg = rw->w->cfg;
     struct waiter *wt = NULL;
@@ -848,6 +864,7 @@ static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key
     f->query = qcopy;
     f->limit = limit;
     f->background = background;
+    f->min_stored_ms = min_stored_ms;
     f->waiters = wt;
     nc_buf_init(&f->resp);
     snprintf(f->token, sizeof f->token, "%08x%08x%08x%08x", (unsigned)rand(), (unsigned)rand(),
@@ -1098,7 +1115,9 @@ static enum MHD_Result go_upstream(struct nc_req *r, struct recs_req *rq, int by
     struct recs_worker *rw = r->w->recs;
     const struct entry *stale = r->have_value ? &rq->stale_entry : NULL;
     (void)bypass;
-    if (flight_join(rw, r, r->key, r->scratch.data, r->scratch.len, rq->limit, 0, stale) != 0) {
+    long long min_stored = rq->no_cache ? (long long)wall_ms() : stale ? stale->stored_ms + 1 : 0;
+    if (flight_join(rw, r, r->key, r->scratch.data, r->scratch.len, rq->limit, 0, stale,
+                    min_stored) != 0) {
         if (stale)
             return answer_entry(r, stale, wall_ms());
         r->cache = "MISS";
@@ -1126,11 +1145,11 @@ static enum MHD_Result after_read(struct nc_req *r, struct recs_req *rq)
             double gap = -(double)e->delta_ms * cfg->early_refresh_beta * log(u);
             if ((double)now + gap >= (double)e->fresh_until_ms)
                 flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit,
-                            1, e);
+                            1, e, e->stored_ms + 1);
         } else if (!fresh && e->status == 200) {
             /* stale-while-revalidate: once per key (the flight table) */
             flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit, 1,
-                        e);
+                        e, e->stored_ms + 1);
         }
         if (fresh || e->status == 200)
             return answer_entry(r, e, now);
@@ -1324,7 +1343,7 @@ void nc_recs_tick(struct nc_worker *w, int64_t now_ms)
     for (struct flight *f = rw->owned; f;) {
         struct flight *next = f->onext;
         if (f->state == F_WAITING && (now_ms >= f->next_poll || now_ms >= f->deadline))
-            reread(f);
+            lock_try(f);
         else if (f->state == F_FETCHING && f->have_lock && now_ms >= f->next_renew) {
             char px[16];
             int pl = snprintf(px, sizeof px, "%d", cfg->lock_ttl_ms);
