@@ -145,7 +145,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     int fam = fill_addr(cfg, srv->port, &ss, &len);
     /* Connection memory holds the request line and headers: leave room for
      * a MAX_QUERY_BYTES query percent-encoded (x3). */
-    size_t mem = 32 * 1024 + 3 * cfg->max_query_bytes;
+    size_t mem = 8 * 1024 + 3 * cfg->max_query_bytes;
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                          (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
     l->w.daemon = MHD_start_daemon(
