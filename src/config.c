@@ -474,7 +474,7 @@ static int load_row(struct nc_config *cfg, const struct nc_cfg_row *r, const cha
             set_err(err, errlen, r, val, acc);
             return -1;
         }
-        *(double *)(base + r->off) = d;
+        memcpy(base + r->off, &d, sizeof d);
         return 0;
     }
     case T_CUSTOM:
@@ -611,7 +611,11 @@ int nc_config_describe(const struct nc_config *cfg, struct nc_buf *out)
             snprintf(v, sizeof v, "%s", *(const int *)(base + r->off) ? "true" : "false");
             break;
         case T_DOUBLE:
-            snprintf(v, sizeof v, "%g", *(const double *)(base + r->off));
+        {
+            double d;
+            memcpy(&d, base + r->off, sizeof d);
+            snprintf(v, sizeof v, "%g", d);
+        }
             break;
         case T_CUSTOM:
             if (r->parse == parse_bind)

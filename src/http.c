@@ -266,7 +266,7 @@ static int parse_args(struct nc_req *r, const char **code, const char **err)
     const char *end = r->uri.data + r->uri.len;
     /* Decode everything first: the buffer may move while it grows, so the
      * pointers are fixed afterwards from offsets. */
-    size_t offs[NC_MAX_ARGS][2];
+    size_t offs[NC_MAX_ARGS][2] = {{0, 0}};
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *seg_end = amp ? amp : end;

@@ -69,7 +69,7 @@ static struct result *result_new(int status, const char *body, size_t len)
     res->stored = res->bypass = 0;
     res->max_age_s = 0;
     res->len = len;
-    if (len)
+    if (body && len)
         memcpy(res->body, body, len);
     res->body[len] = '\0';
     return res;
@@ -290,11 +290,10 @@ static void *sub_main(void *arg)
         if (ok && redisAppendCommand(c, "PSUBSCRIBE %s", pattern) != REDIS_OK)
             ok = 0;
         while (ok && !atomic_load(&sub_stop)) {
+            /* stays in this loop until the connection fails or we stop */
             void *rep = NULL;
-            if (redisGetReply(c, &rep) != REDIS_OK) {
-                ok = 0;
+            if (redisGetReply(c, &rep) != REDIS_OK)
                 break;
-            }
             redisReply *m = rep;
             if (m && m->type == REDIS_REPLY_ARRAY && m->elements == 4 &&
                 m->element[0]->type == REDIS_REPLY_STRING &&
@@ -935,7 +934,7 @@ static enum MHD_Result reply_body(struct nc_req *r, int status, const char *body
     if (status == 404)
         return nc_req_problem(r, 404, "not_found", "Not Found",
                               "The upstream has no recommendations for this query.");
-    if (body >= r->out.data && body <= r->out.data + r->out.len) {
+    if (r->out.data && body >= r->out.data && body <= r->out.data + r->out.len) {
         /* the body sits after the entry header in the same buffer */
         memmove(r->out.data, body, len);
         r->out.len = len;
@@ -1058,8 +1057,10 @@ static int parse_request(struct nc_req *r, struct recs_req *rq, enum MHD_Result 
     /* The key covers everything that changes the answer: the normalised
      * query and the limit. */
     size_t qlen = r->scratch.len;
-    if (nc_buf_printf(&r->scratch, "\nlimit=%d", rq->limit) != 0)
+    if (nc_buf_printf(&r->scratch, "\nlimit=%d", rq->limit) != 0) {
+        *ret = nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
         return -1;
+    }
     strcpy(r->ns, NS);
     char hex[17];
     nc_key_digest16(cfg->key_secret, cfg->key_secret_len, r->scratch.data, r->scratch.len, hex);

@@ -79,8 +79,12 @@ static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_stor
 static int port_free(const struct nc_config *cfg, int port, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = 0;
     int fam = fill_addr(cfg, port, &ss, &len);
+    if (fam < 0) {
+        snprintf(err, errlen, "BIND_ADDR %s is not an IP address", cfg->bind_addr);
+        return -1;
+    }
     int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -102,8 +106,10 @@ static int port_free(const struct nc_config *cfg, int port, char *err, size_t er
 static int pick_port(const struct nc_config *cfg)
 {
     struct sockaddr_storage ss;
-    socklen_t len;
+    socklen_t len = 0;
     int fam = fill_addr(cfg, 0, &ss, &len);
+    if (fam < 0)
+        return -1;
     int fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
