@@ -37,7 +37,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration run clean fmt fmt-check valgrind bench docker-test
+.PHONY: all deps test unit integration run clean fmt fmt-check lint valgrind bench docker-test
 all: $(BINS)
 
 deps:
@@ -90,6 +90,13 @@ fmt:
 
 fmt-check:
 	clang-format --dry-run -Werror $$(find src include cmd tests bench -name '*.[ch]')
+
+# Static analysis: cppcheck and clang-tidy (.clang-tidy) must stay quiet.
+lint:
+	cppcheck --enable=warning,performance,portability --std=c11 --quiet --error-exitcode=1 \
+		-Iinclude --suppress=missingIncludeSystem src cmd
+	clang-tidy --quiet --warnings-as-errors='*' src/*.c cmd/*/main.c -- -std=c11 -D_GNU_SOURCE \
+		-DNC_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -73,10 +73,9 @@ static int derive_from(struct nc_req *r, const char *q, size_t qlen, const char 
             *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
                                   "params must be a JSON object.");
         else if (nc_json_canonical(root, &r->scratch, &jerr) != 0)
-            *ret = nc_req_problem(r, 400,
-                                  jerr.code == NC_JSON_ERR_NUMBER ? "invalid_number"
-                                                                  : "invalid_params",
-                                  "Bad Request", jerr.msg);
+            *ret = nc_req_problem(
+                r, 400, jerr.code == NC_JSON_ERR_NUMBER ? "invalid_number" : "invalid_params",
+                "Bad Request", jerr.msg);
         else
             rc = 0;
         nc_json_doc_free(doc);
@@ -115,8 +114,7 @@ static int derive_from_args(struct nc_req *r, enum MHD_Result *ret)
 
 /* ------------------------------------------------------ Redis plumbing */
 
-static int issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **argv,
-                 const size_t *lens)
+static int issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **argv, const size_t *lens)
 {
     if (nc_store_command(r->w->store, cb, r, argc, argv, lens) != 0)
         return -1;
@@ -339,8 +337,8 @@ static enum MHD_Result put_start(struct nc_req *r)
     struct nc_json_doc *doc = NULL;
     struct nc_json_err jerr;
     /* The body wraps value/params one level deeper than their own limit. */
-    if (nc_json_parse(r->body.data ? r->body.data : "", r->body.len, MAX_DEPTH + 1, &doc,
-                      &jerr) != 0)
+    if (nc_json_parse(r->body.data ? r->body.data : "", r->body.len, MAX_DEPTH + 1, &doc, &jerr) !=
+        0)
         return nc_req_problem(r, 400, "invalid_json", "Bad Request", jerr.msg);
     const struct nc_json *root = nc_json_root(doc);
     const struct nc_json *q = NULL, *params = NULL, *value = NULL, *ttl = NULL;

@@ -242,8 +242,8 @@ bad:
     return -1;
 }
 
-static int parse_upstream_url(struct nc_config *cfg, const struct nc_cfg_row *row,
-                              const char *val, char *err, size_t errlen)
+static int parse_upstream_url(struct nc_config *cfg, const struct nc_cfg_row *row, const char *val,
+                              char *err, size_t errlen)
 {
     size_t n = strlen(val);
     int scheme = strncmp(val, "http://", 7) == 0 ? 7 : strncmp(val, "https://", 8) == 0 ? 8 : 0;
@@ -610,13 +610,11 @@ int nc_config_describe(const struct nc_config *cfg, struct nc_buf *out)
         case T_BOOL:
             snprintf(v, sizeof v, "%s", *(const int *)(base + r->off) ? "true" : "false");
             break;
-        case T_DOUBLE:
-        {
+        case T_DOUBLE: {
             double d;
             memcpy(&d, base + r->off, sizeof d);
             snprintf(v, sizeof v, "%g", d);
-        }
-            break;
+        } break;
         case T_CUSTOM:
             if (r->parse == parse_bind)
                 snprintf(v, sizeof v, "%s", cfg->bind_addr);
@@ -624,8 +622,8 @@ int nc_config_describe(const struct nc_config *cfg, struct nc_buf *out)
                 snprintf(v, sizeof v, "redis://%s%s%s%s%s:%d/%d", cfg->redis_user,
                          cfg->redis_password[0] ? ":***" : "",
                          cfg->redis_user[0] || cfg->redis_password[0] ? "@" : "",
-                         strchr(cfg->redis_host, ':') ? "[" : "", cfg->redis_host,
-                         cfg->redis_port, cfg->redis_db);
+                         strchr(cfg->redis_host, ':') ? "[" : "", cfg->redis_host, cfg->redis_port,
+                         cfg->redis_db);
             else if (r->parse == parse_tokens)
                 snprintf(v, sizeof v, "%s", cfg->n_auth_tokens ? "***" : "");
             else if (r->parse == parse_secret)

@@ -154,9 +154,8 @@ void nc_req_resume(struct nc_req *r)
 
 static const char *route_name(enum nc_route rt)
 {
-    static const char *names[] = {"other",           "cache_get", "cache_put",
-                                  "cache_delete",    "cache_flush", "recommendations",
-                                  "health",          "metrics"};
+    static const char *names[] = {"other",       "cache_get",       "cache_put", "cache_delete",
+                                  "cache_flush", "recommendations", "health",    "metrics"};
     return names[rt];
 }
 
@@ -205,8 +204,7 @@ enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, c
 {
     nc_buf_reset(&r->out);
     r->problem_code = code;
-    if (nc_buf_printf(&r->out,
-                      "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
+    if (nc_buf_printf(&r->out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
         nc_json_quote(&r->out, title, strlen(title)) ||
         nc_buf_printf(&r->out, ",\"status\":%d,\"detail\":", status) ||
         nc_json_quote(&r->out, detail, strlen(detail)) ||
@@ -429,8 +427,8 @@ static enum MHD_Result first_pass(struct nc_req *r, const char *method, const ch
     }
 
     const char *path = r->uri.data;
-    int is_cache = r->path_len >= 6 && memcmp(path, "/cache", 6) == 0 &&
-                   (r->path_len == 6 || path[6] == '/');
+    int is_cache =
+        r->path_len >= 6 && memcmp(path, "/cache", 6) == 0 && (r->path_len == 6 || path[6] == '/');
     if (is_cache) {
         if (!auth_ok(r)) {
             nc_req_header(r, "WWW-Authenticate", "Bearer realm=\"normcache\"");

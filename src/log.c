@@ -88,7 +88,8 @@ void nc_logf(enum nc_log_level level, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized): va_start above
+    vsnprintf(msg, sizeof msg, fmt,
+              ap); // NOLINT(clang-analyzer-valist.Uninitialized): va_start above
     va_end(ap);
     nc_log_write(level, msg, NULL);
 }

@@ -23,17 +23,16 @@
 static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
                                    414, 415, 429, 500, 501, 502, 503, 504, 0};
 static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "OTHER"};
-static const char *routes[NC_ROUTE__COUNT] = {"other",       "cache_get",       "cache_put",
-                                              "cache_delete", "cache_flush",     "recommendations",
+static const char *routes[NC_ROUTE__COUNT] = {"other",        "cache_get",   "cache_put",
+                                              "cache_delete", "cache_flush", "recommendations",
                                               "health",       "metrics"};
 /* Upper bounds in microseconds: 100 us .. 10 s. */
-static const int64_t bucket_us[N_BUCKETS] = {100,    250,    500,     1000,    2500,   5000,
-                                             10000,  25000,  50000,   100000,  250000, 500000,
+static const int64_t bucket_us[N_BUCKETS] = {100,     250,     500,     1000,    2500,   5000,
+                                             10000,   25000,   50000,   100000,  250000, 500000,
                                              1000000, 2500000, 5000000, 10000000};
-static const char *bucket_le[N_BUCKETS] = {"0.0001", "0.00025", "0.0005", "0.001",
-                                           "0.0025", "0.005",   "0.01",   "0.025",
-                                           "0.05",   "0.1",     "0.25",   "0.5",
-                                           "1",      "2.5",     "5",      "10"};
+static const char *bucket_le[N_BUCKETS] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+    "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2.5",   "5",    "10"};
 static const char *results[NC_RES__COUNT] = {"hit", "miss", "stale", "bypass"};
 static const char *up_results[NC_UP__COUNT] = {"ok", "error", "timeout"};
 static const char *redis_kinds[NC_REDIS_ERR__COUNT] = {"connect", "timeout", "reply"};
@@ -230,8 +229,8 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
     rc |= nc_buf_appends(o, "# HELP normcache_redis_errors_total Redis failures by kind.\n"
                             "# TYPE normcache_redis_errors_total counter\n");
     for (int k = 0; k < NC_REDIS_ERR__COUNT; k++)
-        rc |= nc_buf_printf(o, "normcache_redis_errors_total{kind=\"%s\"} %llu\n",
-                            redis_kinds[k], rd(&redis_errors[k]));
+        rc |= nc_buf_printf(o, "normcache_redis_errors_total{kind=\"%s\"} %llu\n", redis_kinds[k],
+                            rd(&redis_errors[k]));
     rc |= nc_buf_printf(o,
                         "# HELP normcache_redis_up 1 when the last Redis command succeeded.\n"
                         "# TYPE normcache_redis_up gauge\nnormcache_redis_up %d\n"

@@ -51,9 +51,9 @@
  * freed by the last holder. */
 struct result {
     atomic_int ref;
-    int status;      /* 200, 404 (negative), 502, 503, 504 */
-    int stored;      /* the entry was written */
-    int bypass;      /* Redis was not used */
+    int status; /* 200, 404 (negative), 502, 503, 504 */
+    int stored; /* the entry was written */
+    int bypass; /* Redis was not used */
     long long max_age_s;
     size_t len;
     char body[];
@@ -147,11 +147,11 @@ struct recs_worker {
 /* ------------------------------------------------------------ flights */
 
 enum fstate {
-    F_LOCKING,   /* SET NX sent */
-    F_FETCHING,  /* upstream call running */
-    F_STORING,   /* store script sent */
-    F_WAITING,   /* another instance holds the lock */
-    F_REREAD,    /* GET after a wake-up or timeout */
+    F_LOCKING,  /* SET NX sent */
+    F_FETCHING, /* upstream call running */
+    F_STORING,  /* store script sent */
+    F_WAITING,  /* another instance holds the lock */
+    F_REREAD,   /* GET after a wake-up or timeout */
     F_DONE
 };
 
@@ -167,21 +167,21 @@ struct flight {
     char lockkey[NC_KEY_MAX + 8];
     struct recs_worker *owner;
     enum fstate state;
-    int bypass;         /* Redis unusable: upstream only, nothing stored */
-    int background;     /* refresh for a stale/early entry: nobody waits */
-    int counted;        /* holds an UPSTREAM_MAX_INFLIGHT slot */
+    int bypass;     /* Redis unusable: upstream only, nothing stored */
+    int background; /* refresh for a stale/early entry: nobody waits */
+    int counted;    /* holds an UPSTREAM_MAX_INFLIGHT slot */
     int have_lock;
     char token[40];
-    char *query;        /* normalised query sent upstream */
+    char *query; /* normalised query sent upstream */
     int limit;
-    struct waiter *waiters; /* guarded by table_lock */
-    struct result *stale;   /* a stale copy to fall back on, or NULL */
-    int64_t deadline;       /* lock wait end (monotonic ms), 0: not waiting yet */
+    struct waiter *waiters;  /* guarded by table_lock */
+    struct result *stale;    /* a stale copy to fall back on, or NULL */
+    int64_t deadline;        /* lock wait end (monotonic ms), 0: not waiting yet */
     long long min_stored_ms; /* a value stored before this is not an answer */
-    int lock_failed;        /* the SET NX got no usable reply */
+    int lock_failed;         /* the SET NX got no usable reply */
     int64_t next_poll;
     int64_t next_renew;
-    int outstanding;        /* Redis replies still to come */
+    int outstanding; /* Redis replies still to come */
     CURL *easy;
     struct nc_buf resp;
     int too_large;
@@ -280,9 +280,9 @@ static void *sub_main(void *arg)
         redisReply *r = NULL;
         int ok = 1;
         if (cfg->redis_password[0]) {
-            r = cfg->redis_user[0] ? redisCommand(c, "AUTH %s %s", cfg->redis_user,
-                                                  cfg->redis_password)
-                                   : redisCommand(c, "AUTH %s", cfg->redis_password);
+            r = cfg->redis_user[0]
+                    ? redisCommand(c, "AUTH %s %s", cfg->redis_user, cfg->redis_password)
+                    : redisCommand(c, "AUTH %s", cfg->redis_password);
             ok = r && r->type != REDIS_REPLY_ERROR;
             if (r)
                 freeReplyObject(r);
@@ -467,8 +467,7 @@ struct fcmd {
 };
 enum { C_LOCK, C_RECHECK, C_STORE, C_RENEW, C_RELEASE };
 
-static int flight_cmd(struct flight *f, int kind, int argc, const char **argv,
-                      const size_t *lens)
+static int flight_cmd(struct flight *f, int kind, int argc, const char **argv, const size_t *lens)
 {
     struct fcmd *c = malloc(sizeof *c);
     if (!c)
@@ -491,9 +490,8 @@ static const char store_script[] =
 static const char release_script[] =
     "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]); "
     "redis.call('PUBLISH', KEYS[1], '0') end return 1";
-static const char renew_script[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char renew_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                   "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 /* Takes the lock and, in the same write, re-reads the value: a rebuild
  * that finished after this request's first read (its flight already gone
@@ -525,8 +523,8 @@ static void lock_release(struct flight *f)
         return;
     f->have_lock = 0;
     const char *argv[6] = {"EVAL", release_script, "2", f->key, f->lockkey, f->token};
-    size_t lens[6] = {4, strlen(release_script), 1, f->keylen, strlen(f->lockkey),
-                      strlen(f->token)};
+    size_t lens[6] = {4,         strlen(release_script), 1,
+                      f->keylen, strlen(f->lockkey),     strlen(f->token)};
     flight_cmd(f, C_RELEASE, 6, argv, lens);
 }
 
@@ -577,8 +575,8 @@ static void on_flight_reply(void *priv, redisReply *reply)
             lock_release(f);
             upstream_start(f);
         } else if (reply->type == REDIS_REPLY_STRING &&
-                   entry_parse(reply->str, reply->len, &e) == 0 &&
-                   wall_ms() < e.fresh_until_ms && e.stored_ms >= f->min_stored_ms) {
+                   entry_parse(reply->str, reply->len, &e) == 0 && wall_ms() < e.fresh_until_ms &&
+                   e.stored_ms >= f->min_stored_ms) {
             /* Somebody (another instance, or a flight that just ended)
              * stored a fresh answer: use it. */
             lock_release(f);
@@ -660,8 +658,8 @@ static void upstream_done(struct flight *f, CURLcode cc)
         status = 404;
         nc_metrics_upstream(rw->w->metrics, NC_UP_OK);
     } else if (http >= 200 && http < 300) {
-        cJSON *doc = cJSON_ParseWithLengthOpts(f->resp.data ? f->resp.data : "", f->resp.len,
-                                               NULL, 0);
+        cJSON *doc =
+            cJSON_ParseWithLengthOpts(f->resp.data ? f->resp.data : "", f->resp.len, NULL, 0);
         status = doc ? 200 : 502;
         cJSON_Delete(doc);
         nc_metrics_upstream(rw->w->metrics, doc ? NC_UP_OK : NC_UP_ERROR);
@@ -671,8 +669,9 @@ static void upstream_done(struct flight *f, CURLcode cc)
     }
     if (status >= 500) {
         nc_logf(NC_LOG_WARN, "upstream call for %s failed: %s (HTTP %ld)", f->key,
-                cc != CURLE_OK ? curl_easy_strerror(cc) : f->too_large ? "answer too large"
-                                                                         : "bad answer",
+                cc != CURLE_OK ? curl_easy_strerror(cc)
+                : f->too_large ? "answer too large"
+                               : "bad answer",
                 http);
         lock_release(f);
         if (f->stale) { /* stale-if-error */
@@ -706,18 +705,24 @@ static void upstream_done(struct flight *f, CURLcode cc)
                            (long long)now + fresh_ms, (long long)delta, status);
     if (status == 200)
         rc |= nc_buf_append(&ent, f->resp.data, f->resp.len);
-    struct result *res = status == 200 ? result_new(200, f->resp.data, f->resp.len)
-                                       : result_new(404, NULL, 0);
+    struct result *res =
+        status == 200 ? result_new(200, f->resp.data, f->resp.len) : result_new(404, NULL, 0);
     if (res)
         res->max_age_s = fresh_ms / 1000;
     if (rc == 0 && !f->bypass) {
         char pxs[24];
         int pl = snprintf(pxs, sizeof pxs, "%lld", px);
         if (f->have_lock) {
-            const char *argv[8] = {"EVAL", store_script, "2", f->key, f->lockkey, f->token,
-                                   ent.data, pxs};
-            size_t lens[8] = {4,         strlen(store_script), 1,        f->keylen,
-                              strlen(f->lockkey), strlen(f->token), ent.len, (size_t)pl};
+            const char *argv[8] = {"EVAL",     store_script, "2",      f->key,
+                                   f->lockkey, f->token,     ent.data, pxs};
+            size_t lens[8] = {4,
+                              strlen(store_script),
+                              1,
+                              f->keylen,
+                              strlen(f->lockkey),
+                              strlen(f->token),
+                              ent.len,
+                              (size_t)pl};
             if (flight_cmd(f, C_STORE, 8, argv, lens) == 0 && res)
                 res->stored = 1;
         } else {
@@ -813,9 +818,9 @@ static void flight_maybe_free(struct flight *f)
 
 /* Joins the flight for key or starts one. Returns 0 (r is now a waiter, if
  * given), or -1 when the in-flight cap is reached (nothing started). */
-static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key,
-                       const char *query, size_t qlen, int limit, int background,
-                       const struct entry *stale, long long min_stored_ms)
+static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key, const char *query,
+                       size_t qlen, int limit, int background, const struct entry *stale,
+                       long long min_stored_ms)
 {
     const struct nc_config *cfg = rw->w->cfg;
     struct waiter *wt = NULL;
@@ -958,8 +963,8 @@ static enum MHD_Result answer_entry(struct nc_req *r, const struct entry *e, int
     r->cache = stale ? "STALE" : "HIT";
     nc_metrics_cache(r->w->metrics, NS, stale ? NC_RES_STALE : NC_RES_HIT);
     long long fresh = e->fresh_until_ms - e->stored_ms;
-    caching_headers(r, fresh / 1000, (now - e->stored_ms) / 1000,
-                    e->status == 200 ? e->body : NULL, e->len);
+    caching_headers(r, fresh / 1000, (now - e->stored_ms) / 1000, e->status == 200 ? e->body : NULL,
+                    e->len);
     return reply_body(r, e->status == 404 ? 404 : 200, e->body, e->len);
 }
 
@@ -1043,8 +1048,7 @@ static int parse_request(struct nc_req *r, struct recs_req *rq, enum MHD_Result 
     }
     const char *err;
     if (memchr(q->value, '\0', q->value_len) || !nc_utf8_valid(q->value, q->value_len) ||
-        nc_normalise(nc_config_ns_norm(cfg, NS), q->value, q->value_len, &r->scratch, &err) !=
-            0) {
+        nc_normalise(nc_config_ns_norm(cfg, NS), q->value, q->value_len, &r->scratch, &err) != 0) {
         *ret = nc_req_problem(r, 400, "invalid_utf8", "Bad Request",
                               "The query text is not valid UTF-8 or contains NUL.");
         return -1;
@@ -1145,12 +1149,12 @@ static enum MHD_Result after_read(struct nc_req *r, struct recs_req *rq)
             double u = ((double)rand() + 1.0) / ((double)RAND_MAX + 2.0);
             double gap = -(double)e->delta_ms * cfg->early_refresh_beta * log(u);
             if ((double)now + gap >= (double)e->fresh_until_ms)
-                flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit,
-                            1, e, e->stored_ms + 1);
+                flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit, 1,
+                            e, e->stored_ms + 1);
         } else if (!fresh && e->status == 200) {
             /* stale-while-revalidate: once per key (the flight table) */
-            flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit, 1,
-                        e, e->stored_ms + 1);
+            flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit, 1, e,
+                        e->stored_ms + 1);
         }
         if (fresh || e->status == 200)
             return answer_entry(r, e, now);
@@ -1349,8 +1353,8 @@ void nc_recs_tick(struct nc_worker *w, int64_t now_ms)
             char px[16];
             int pl = snprintf(px, sizeof px, "%d", cfg->lock_ttl_ms);
             const char *argv[6] = {"EVAL", renew_script, "1", f->lockkey, f->token, px};
-            size_t lens[6] = {4, strlen(renew_script), 1, strlen(f->lockkey), strlen(f->token),
-                              (size_t)pl};
+            size_t lens[6] = {
+                4, strlen(renew_script), 1, strlen(f->lockkey), strlen(f->token), (size_t)pl};
             flight_cmd(f, C_RENEW, 6, argv, lens);
             f->next_renew = now_ms + cfg->lock_ttl_ms / 3;
         }

@@ -159,10 +159,10 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
         (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED, nc_http_completed, &l->w,
-        MHD_OPTION_NOTIFY_CONNECTION, nc_http_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK,
-        nc_http_uri_log, &l->w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+        MHD_OPTION_NOTIFY_COMPLETED, nc_http_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
+        nc_http_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_http_uri_log, &l->w,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
     if (!l->w.daemon) {
         snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
         return -1;
@@ -275,8 +275,7 @@ static void server_free(struct nc_server *srv)
     free(srv);
 }
 
-int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err,
-                    size_t errlen)
+int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen)
 {
     struct nc_server *srv = calloc(1, sizeof *srv);
     if (!srv) {

@@ -21,8 +21,7 @@ int nc_buf_reserve(struct nc_buf *b, size_t extra);
 int nc_buf_append(struct nc_buf *b, const void *p, size_t n);
 int nc_buf_appends(struct nc_buf *b, const char *s);
 int nc_buf_appendc(struct nc_buf *b, char c);
-int nc_buf_printf(struct nc_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int nc_buf_printf(struct nc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Forget the contents but keep the memory for reuse. */
 void nc_buf_reset(struct nc_buf *b);
 void nc_buf_free(struct nc_buf *b);

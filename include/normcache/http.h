@@ -47,39 +47,39 @@ struct nc_req {
     struct MHD_Connection *conn;
     enum nc_req_state state;
     enum nc_route route;
-    int counted; /* the handler saw it: on_completed must balance it */
-    int checked; /* the route's head checks ran (body routes) */
+    int counted;     /* the handler saw it: on_completed must balance it */
+    int checked;     /* the route's head checks ran (body routes) */
     int outstanding; /* Redis commands awaiting a reply */
     int64_t t_start_us;
     const char *method;
     /* Raw request target (path + query, still percent-encoded). */
     struct nc_buf uri;
-    size_t path_len;           /* uri.data[0..path_len) is the path */
-    struct nc_buf args_buf;    /* decoded query arguments */
+    size_t path_len;        /* uri.data[0..path_len) is the path */
+    struct nc_buf args_buf; /* decoded query arguments */
     struct nc_arg args[NC_MAX_ARGS];
     int nargs;
-    struct nc_buf body;        /* request body (PUT) */
+    struct nc_buf body; /* request body (PUT) */
     int body_too_large;
-    struct nc_buf scratch;     /* normalised / canonical text */
-    struct nc_buf out;         /* response body */
+    struct nc_buf scratch; /* normalised / canonical text */
+    struct nc_buf out;     /* response body */
     char ns[NC_NS_MAX + 1];
     char key[NC_KEY_MAX];
     int keylen;
     /* Filled by Redis callbacks. */
     int redis_failed;
     int have_value;
-    long long num;             /* PTTL, DEL count, ... */
+    long long num; /* PTTL, DEL count, ... */
     long long deleted;
     int ttl;
     char cursor[24];
     /* The response being prepared. */
-    const char *cache;         /* X-Cache value or NULL */
-    const char *problem_code;  /* for the access log */
+    const char *cache;        /* X-Cache value or NULL */
+    const char *problem_code; /* for the access log */
     int status;
     const char *hdr_name[NC_MAX_EXTRA_HEADERS];
     char hdr_value[NC_MAX_EXTRA_HEADERS][96];
     int nhdr;
-    void *ext;                 /* route-specific state (recommendations) */
+    void *ext; /* route-specific state (recommendations) */
 };
 
 /* What a worker exposes to handlers. */
@@ -88,10 +88,10 @@ struct nc_worker {
     const struct nc_config *cfg;
     struct nc_store *store;
     struct MHD_Daemon *daemon;
-    int active;     /* requests the handler has seen and not completed */
-    int suspended;  /* of which waiting on I/O */
-    void *recs;     /* recommendations state for this worker */
-    void *metrics;  /* per-worker counters */
+    int active;    /* requests the handler has seen and not completed */
+    int suspended; /* of which waiting on I/O */
+    void *recs;    /* recommendations state for this worker */
+    void *metrics; /* per-worker counters */
 };
 
 /* Adds a response header (value copied, truncated to 95 bytes). */

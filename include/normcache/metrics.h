@@ -12,8 +12,12 @@
 
 enum nc_cache_result { NC_RES_HIT = 0, NC_RES_MISS, NC_RES_STALE, NC_RES_BYPASS, NC_RES__COUNT };
 enum nc_upstream_result { NC_UP_OK = 0, NC_UP_ERROR, NC_UP_TIMEOUT, NC_UP__COUNT };
-enum nc_redis_err { NC_REDIS_ERR_CONNECT = 0, NC_REDIS_ERR_TIMEOUT, NC_REDIS_ERR_REPLY,
-                    NC_REDIS_ERR__COUNT };
+enum nc_redis_err {
+    NC_REDIS_ERR_CONNECT = 0,
+    NC_REDIS_ERR_TIMEOUT,
+    NC_REDIS_ERR_REPLY,
+    NC_REDIS_ERR__COUNT
+};
 
 struct nc_metrics;
 

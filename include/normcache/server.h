@@ -13,8 +13,7 @@ struct nc_server;
 /* Binds and starts cfg->threads workers. Returns 0 and *out, or -1 with a
  * message in err (port in use, bad address, out of memory). cfg must
  * outlive the server. */
-int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err,
-                    size_t errlen);
+int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen);
 
 /* Graceful stop: stop accepting, let in-flight requests finish for up to
  * SHUTDOWN_GRACE_MS, close Redis connections, join the workers, free. */
