@@ -16,7 +16,8 @@
 # non-zero without printing "not ok" counts as one failure.
 #
 # The last line is the summary "N passed, N failed"; the exit status is 0 only
-# when nothing failed. Full output of every part is kept in $BUILD/test-logs/.
+# when nothing failed. Full output of every part is kept in
+# $BUILD/test-logs/<run>/ ($BUILD/test-logs/latest is the newest run).
 #
 # Environment:
 #   BUILD            build directory (default: build)
@@ -66,9 +67,15 @@ PASSED=0
 FAILED=0
 FAIL_LINES=()
 
-LOGDIR=$BUILD/test-logs
+# One log directory per run (several runs may share a build directory);
+# $BUILD/test-logs/latest points at the newest, the ten newest are kept.
+LOGROOT=$BUILD/test-logs
+LOGDIR=$LOGROOT/$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$LOGDIR" || exit 2
-rm -f "$LOGDIR"/*.log "$LOGDIR"/*.log.rc "$LOGDIR"/*.log.pid
+ln -sfn "$(basename "$LOGDIR")" "$LOGROOT/latest" 2>/dev/null
+ls -1d "$LOGROOT"/2*-* 2>/dev/null | sort -r | tail -n +11 | while IFS= read -r d; do rm -rf "$d"; done
+rm -f "$LOGROOT"/*.log "$LOGROOT"/*.log.rc 2>/dev/null # the flat layout of older runs
+export NC_TEST_LOGDIR=$LOGDIR
 
 # cmocka writes its summary lines to stdout only in its default format.
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE CMOCKA_TEST_ABORT
@@ -255,21 +262,25 @@ run_integration() {
         return 0
     fi
 
-    local i n=${#scripts[@]} running=0 next_to_collect=0
+    local i j n=${#scripts[@]} running next_to_collect=0
     local -a pids starts logs
     for ((i = 0; i < n; i++)); do
         logs[i]=$LOGDIR/integration-$(basename "${scripts[i]}" .sh).log
     done
     for ((i = 0; i < n; i++)); do
-        while [ "$running" -ge "$JOBS" ]; do
-            wait -n 2>/dev/null
-            running=$(jobs -rp | wc -l)
+        # Count running scripts only (redis-server is a job of ours too).
+        while :; do
+            running=0
+            for ((j = next_to_collect; j < i; j++)); do
+                kill -0 "${pids[j]}" 2>/dev/null && running=$((running + 1))
+            done
+            [ "$running" -lt "$JOBS" ] && break
+            sleep 0.2
         done
         starts[i]=$SECONDS
         run_one_script "${scripts[i]}" "${logs[i]}" &
         pids[i]=$!
         JOB_PIDS+=("$!")
-        running=$(jobs -rp | wc -l)
         # Report finished scripts in order as soon as they are done.
         while [ "$next_to_collect" -lt "$i" ] && ! kill -0 "${pids[next_to_collect]}" 2>/dev/null; do
             wait "${pids[next_to_collect]}" 2>/dev/null

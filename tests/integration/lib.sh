@@ -233,12 +233,14 @@ EOF
 finish() {
     [ -n "$SVC_PID" ] && stop_service
     echo "# $NC_SCRIPT: $NC_PASS ok, $NC_FAIL not ok"
-    if [ "$NC_FAIL" -gt 0 ] && [ -d "$BUILD/test-logs" ]; then
+    # Keep the service logs of a failing script (tests/run.sh's log dir).
+    local logdir=${NC_TEST_LOGDIR:-$BUILD/test-logs}
+    if [ "$NC_FAIL" -gt 0 ] && mkdir -p "$logdir" 2>/dev/null; then
         local f
         for f in "$NC_TMP"/svc-*.log "$NC_TMP"/vg-*.log; do
-            [ -f "$f" ] && cp "$f" "$BUILD/test-logs/$NC_SCRIPT-$(basename "$f")" 2>/dev/null
+            [ -f "$f" ] && cp "$f" "$logdir/$NC_SCRIPT-$(basename "$f")" 2>/dev/null
         done
-        echo "# service logs copied to $BUILD/test-logs/$NC_SCRIPT-*"
+        echo "# service logs copied to $logdir/$NC_SCRIPT-*"
     fi
     [ "$NC_FAIL" = 0 ]
     exit $?

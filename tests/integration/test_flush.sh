@@ -4,10 +4,9 @@
 # back, neighbours that share a prefix (faq2, fa, FAQ, other prefixes,
 # other databases) untouched, KEY_PREFIX respected.
 NC_DB=5
-OTHER_DB=9
+OTHER_DB=9 # one key of ours in another script's database, removed again
 . "$(dirname "$0")/lib.sh"
 
-rcli -n "$OTHER_DB" FLUSHDB >/dev/null
 # load_keys DB < "SET key value" lines: bulk load with redis-cli.
 load_keys() { redis-cli -h 127.0.0.1 -p "$NC_TEST_REDIS_PORT" -n "$1" >/dev/null; }
 count() { rcli -n "${2:-$NC_DB}" --scan --pattern "$1" | wc -l; }
@@ -33,7 +32,8 @@ print("SET fca:faqx:1 x")
 print("SET xfca:faq:1 x")
 EOF
 load_keys "$NC_DB" <"$NC_TMP/load"
-echo "SET fca:faq:$(sha16 otherdb) x" | load_keys "$OTHER_DB"
+OTHER_KEY=fca:faq:$(sha16 "otherdb $$")
+rcli -n "$OTHER_DB" SET "$OTHER_KEY" x >/dev/null
 TOTAL=$(rcli DBSIZE)
 check_eq "test setup: 2500 keys under fca:faq:" 2500 "$(count 'fca:faq:*')"
 
@@ -52,7 +52,8 @@ check_eq "fcax:faq:* is untouched" 30 "$(count 'fcax:faq:*')"
 check_eq "fca:faq, fca:faqx:1 and xfca:faq:1 are untouched" "1 1 1" \
     "$(rcli EXISTS fca:faq) $(rcli EXISTS fca:faqx:1) $(rcli EXISTS xfca:faq:1)"
 check_eq "exactly 2500 keys were removed from the database" $((TOTAL - 2500)) "$(rcli DBSIZE)"
-check_eq "the same namespace in another database is untouched" 1 "$(rcli -n "$OTHER_DB" DBSIZE)"
+check_eq "the same namespace in another database is untouched" 1 "$(rcli -n "$OTHER_DB" EXISTS "$OTHER_KEY")"
+rcli -n "$OTHER_DB" DEL "$OTHER_KEY" >/dev/null
 
 req DELETE /cache/faq
 check_json_eq "flushing an empty namespace reports {\"deleted\": 0}" '{"deleted": 0}'
