@@ -583,6 +583,22 @@ rcli_at() {
     redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" "$@"
 }
 
+# monitor_start / monitor_stop FILE: record the commands Redis runs (redis-cli
+# MONITOR on the test redis) and keep those for this script's database.
+monitor_start() {
+    redis-cli -h 127.0.0.1 -p "$NC_TEST_REDIS_PORT" MONITOR >"$NC_TMP/monitor.raw" 2>/dev/null &
+    NC_MON_PID=$!
+    NC_PIDS+=("$NC_MON_PID")
+    sleep 0.3
+}
+monitor_stop() {
+    sleep 0.3
+    kill "$NC_MON_PID" 2>/dev/null
+    wait "$NC_MON_PID" 2>/dev/null
+    nc_forget_pid "$NC_MON_PID"
+    grep -F "[$NC_DB " "$NC_TMP/monitor.raw" >"$1"
+}
+
 # ---------------------------------------------------------------------------
 # Python reference computations (python3 is the reference implementation)
 # ---------------------------------------------------------------------------

@@ -42,6 +42,15 @@ ma=""
 [[ $cc =~ ^max-age=([0-9]+)$ ]] && ma=${BASH_REMATCH[1]}
 check "the hit has Cache-Control: max-age=<remaining TTL> (got '$cc')" in_range "$ma" 110 120
 
+# README: a hit carries a strong ETag; If-None-Match with it is a 304.
+ET=$(hdr ETag)
+check_match "the hit carries a strong ETag" '^"[^"]+"$' "$ET"
+req GET /cache/faq -G --data-urlencode "q=$Q" -H "If-None-Match: $ET"
+check_status "If-None-Match with the ETag is a 304" 304
+check_eq "the 304 has no body" "" "$BODY"
+req GET /cache/faq -G --data-urlencode "q=$Q" -H 'If-None-Match: "other"'
+check_status "If-None-Match with another ETag is a 200" 200
+
 # max-age is the remaining TTL rounded down: 100.9 s left is max-age=100
 # (Redis's own TTL command would round it to 101).
 rcli PEXPIRE "$KEY" 100900 >/dev/null
@@ -239,6 +248,18 @@ else
     notok "requests on one keep-alive connection do not share state"
     diag "got:" "${L[@]}"
 fi
+
+# ------------------------------------------------- Redis commands it runs
+monitor_start
+put_q mon "monitored" '{"m":1}' 77
+get_q mon "monitored"
+monitor_stop "$NC_TMP/mon"
+MK=$(ref_text_key fca mon monitored)
+check "PUT stores with one SET … EX 77 (or SETEX)" \
+    grep -qE "\"SET\" \"$MK\" .*\"EX\" \"77\"|\"SETEX\" \"$MK\" \"77\"" "$NC_TMP/mon"
+check "PUT sets no TTL separately (no EXPIRE)" bash -c '! grep -qiE "\"P?EXPIRE\"" "$1"' _ "$NC_TMP/mon"
+check "a hit reads the value and its PTTL" \
+    bash -c 'grep -q "\"GET\" \"$2\"" "$1" && grep -q "\"PTTL\" \"$2\"" "$1"' _ "$NC_TMP/mon" "$MK"
 
 # ------------------------------------------------------------- concurrency
 put_q faq "popular" '{"hot":true}' 120

@@ -102,6 +102,7 @@ check_hdr "Redis killed: PUT has X-Cache: BYPASS" X-Cache BYPASS
 check_time "Redis killed: PUT answers quickly" 0.5
 del_q faq "before the crash"
 expect_problem "Redis killed: DELETE ?q= is a 503" 503 redis_unavailable
+check_match "Redis killed: the 503 carries Retry-After (README)" '^[0-9]+$' "$(hdr Retry-After)"
 check_time "Redis killed: DELETE answers quickly" 0.5
 del_ns faq
 expect_problem "Redis killed: DELETE (flush) is a 503" 503 redis_unavailable
