@@ -374,10 +374,32 @@ static enum MHD_Result reply_health(struct nc_req *r, int ready)
         nc_buf_appends(&r->out, "{\"status\":\"ok\"}");
         return nc_req_reply(r, 200, "application/json");
     }
-    static const char *names[] = {"disabled", "up", "down"};
-    nc_buf_printf(&r->out, "{\"status\":\"ok\",\"redis\":\"%s\"}",
-                  names[nc_store_state(r->w->cfg)]);
+    const char *redis = !r->w->cfg->redis_enabled ? "disabled" : r->redis_failed ? "down" : "up";
+    nc_buf_printf(&r->out, "{\"status\":\"ok\",\"redis\":\"%s\"}", redis);
     return nc_req_reply(r, 200, "application/json");
+}
+
+static void on_ping(void *priv, redisReply *reply)
+{
+    struct nc_req *r = priv;
+    r->redis_failed = !reply || reply->type == REDIS_REPLY_ERROR;
+    nc_req_resume(r);
+}
+
+/* /readyz asks Redis now (a PING through this worker's connection, within
+ * REDIS_TIMEOUT_MS) rather than reporting what the last request saw. */
+static enum MHD_Result readyz(struct nc_req *r)
+{
+    static const char *argv[1] = {"PING"};
+    static const size_t lens[1] = {4};
+    if (r->state == NC_REQ_READY || !r->w->cfg->redis_enabled)
+        return reply_health(r, 1);
+    if (nc_store_command(r->w->store, on_ping, r, 1, argv, lens) != 0) {
+        r->redis_failed = 1;
+        return reply_health(r, 1);
+    }
+    nc_req_suspend(r);
+    return MHD_YES;
 }
 
 /* Route handlers run on every later call: body chunks, the final call, and
@@ -392,11 +414,13 @@ static enum MHD_Result dispatch(struct nc_req *r, const char *upload, size_t *up
             r->checked = 1;
             return MHD_YES;
         }
+        if (r->state == NC_REQ_WAITING)
+            return MHD_YES;
         if (*upload_size) {
             *upload_size = 0;
             return MHD_YES;
         }
-        return reply_health(r, path_is(r, "/readyz"));
+        return path_is(r, "/readyz") ? readyz(r) : reply_health(r, 0);
     case NC_ROUTE_METRICS:
         return nc_handle_metrics(r, upload, upload_size);
     case NC_ROUTE_RECOMMENDATIONS:

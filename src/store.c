@@ -37,6 +37,7 @@ struct nc_store {
     int want_read, want_write;
     int out_armed;       /* a flush left data behind: wait for EPOLLOUT */
     int dropping;        /* inside drop_connection(): it counts the failure */
+    int setup_failed;    /* AUTH/SELECT refused: later replies are failures */
     uint32_t registered; /* events currently registered in epfd (0: none) */
     struct pending *ring;
     size_t cap, head, count;
@@ -219,22 +220,26 @@ static struct pending ring_pop(struct nc_store *s)
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct nc_store *s = privdata;
-    (void)ac;
     if (!s->count)
         return; /* cannot happen: hiredis and the ring move together */
     struct pending p = ring_pop(s);
     redisReply *reply = r;
+    if (reply && !p.cb && !p.probe && reply->type == REDIS_REPLY_ERROR && !s->setup_failed) {
+        /* AUTH or SELECT refused: this connection is useless. */
+        nc_logf(NC_LOG_ERROR, "redis refused connection setup (AUTH/SELECT): %.*s",
+                (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        s->setup_failed = 1;
+        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
+        breaker_failure(s->cfg, 0);
+        redisAsyncDisconnect(ac);
+    }
+    if (s->setup_failed)
+        reply = NULL; /* e.g. the NOAUTH errors that follow */
     if (reply) {
         if (p.probe || s->state != CONN_READY || atomic_load(&brk_failures) ||
             !atomic_load(&redis_seen_up))
             breaker_success(s->cfg, p.probe);
         s->state = CONN_READY;
-        if (!p.cb && reply->type == REDIS_REPLY_ERROR) {
-            /* AUTH or SELECT refused: this connection is useless. */
-            nc_logf(NC_LOG_ERROR, "redis refused connection setup (AUTH/SELECT): %.*s",
-                    (int)(reply->len > 200 ? 200 : reply->len), reply->str);
-            redisAsyncDisconnect(ac);
-        }
     } else if (p.probe) {
         breaker_failure(s->cfg, 1);
     }
@@ -303,6 +308,7 @@ static int start_connection(struct nc_store *s)
     s->fd = ac->c.fd;
     s->registered = 0;
     s->want_read = s->want_write = s->out_armed = 0;
+    s->setup_failed = 0;
     s->state = CONN_CONNECTING;
     s->connect_deadline = nc_now_ms() + cfg->redis_connect_timeout_ms;
     ac->ev.data = s;
@@ -367,41 +373,47 @@ void nc_store_free(struct nc_store *s)
     free(s);
 }
 
-int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
-                     const size_t *argvlen)
+/* Appends one command to the connection (which must exist). */
+static int queue(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                 const size_t *argvlen, int probe)
 {
-    if (!s->cfg->redis_enabled)
-        return -1;
-    int probe = 0;
-    if (!s->ac) {
-        probe = breaker_allow();
-        if (probe < 0)
-            return -1;
-        if (start_connection(s) != 0) {
-            if (probe)
-                breaker_failure(s->cfg, 1);
-            return -1;
-        }
-    } else if (nc_store_breaker_open()) {
-        /* Another worker saw Redis fail: do not pile onto this socket
-         * either, unless this command is the probe. */
-        probe = breaker_allow();
-        if (probe < 0)
-            return -1;
-    }
-    int64_t now = nc_now_ms();
-    int64_t dl = now + s->cfg->redis_timeout_ms;
+    int64_t dl = nc_now_ms() + s->cfg->redis_timeout_ms;
     if (s->state == CONN_CONNECTING && dl < s->connect_deadline + s->cfg->redis_timeout_ms)
         dl = s->connect_deadline + s->cfg->redis_timeout_ms;
     if (ring_push(s, (struct pending){cb, priv, dl, probe}) != 0)
         return -1;
     if (redisAsyncCommandArgv(s->ac, on_reply, s, argc, argv, argvlen) != REDIS_OK) {
         s->count--; /* undo the push: hiredis did not take it */
-        if (probe)
-            breaker_failure(s->cfg, 1);
         return -1;
     }
     return 0;
+}
+
+/* The half-open probe is the store's own PING, so that no caller's request
+ * waits on a Redis that may still hang. */
+static void send_probe(struct nc_store *s)
+{
+    static const char *argv[1] = {"PING"};
+    static const size_t lens[1] = {4};
+    if ((!s->ac && start_connection(s) != 0) || queue(s, NULL, NULL, 1, argv, lens, 1) != 0)
+        breaker_failure(s->cfg, 1);
+}
+
+int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                     const size_t *argvlen)
+{
+    if (!s->cfg->redis_enabled)
+        return -1;
+    if (nc_store_breaker_open()) {
+        /* Open (or half-open): nothing is attempted for callers; when the
+         * cooldown is over, one worker sends the probe. */
+        if (breaker_allow() == 1)
+            send_probe(s);
+        return -1;
+    }
+    if (!s->ac && start_connection(s) != 0)
+        return -1;
+    return queue(s, cb, priv, argc, argv, argvlen, 0);
 }
 
 void nc_store_on_event(struct nc_store *s, uint32_t events)
