@@ -241,16 +241,6 @@ static void issue_scan(struct nc_req *r)
 
 /* ------------------------------------------------------------ routes */
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static enum MHD_Result bypass_get(struct nc_req *r)
 {
     r->cache = "BYPASS";
@@ -295,7 +285,8 @@ static enum MHD_Result get_finish(struct nc_req *r)
     else
         snprintf(v, sizeof v, "no-cache"); /* written elsewhere without a TTL */
     nc_req_header(r, "Cache-Control", v);
-    snprintf(v, sizeof v, "\"%016llx\"", (unsigned long long)fnv1a(r->out.data, r->out.len));
+    snprintf(v, sizeof v, "\"%016llx\"",
+             (unsigned long long)nc_key_etag_hash(r->out.data, r->out.len));
     nc_req_header(r, "ETag", v);
     const char *inm = nc_req_hdr(r, "If-None-Match");
     if (inm && (strstr(inm, v) || strcmp(inm, "*") == 0)) {

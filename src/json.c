@@ -13,6 +13,7 @@
  * and the parser refuses anything deeper than max_depth (capped at
  * JSON_DEPTH_CAP), so no input can exhaust the stack. */
 #include "normcache/json.h"
+#include "normcache/normalise.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -134,45 +135,6 @@ const struct nc_json *nc_json_root(const struct nc_json_doc *doc)
  * UTF-8
  * ------------------------------------------------------------------------ */
 
-/* Decodes one UTF-8 sequence at p (p < end). Returns its length and sets
- * *cp, or 0 when the bytes are not well-formed UTF-8 (overlong forms,
- * surrogates, values above U+10FFFF and truncated sequences all fail). */
-static size_t utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
-{
-    unsigned char c = p[0];
-    size_t n = (size_t)(end - p);
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n < 2 || (p[1] & 0xC0) != 0x80)
-            return 0;
-        *cp = ((uint32_t)(c & 0x1F) << 6) | (p[1] & 0x3F);
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))
-            return 0;
-        *cp = v;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
-                     ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-        if (v < 0x10000 || v > 0x10FFFF)
-            return 0;
-        *cp = v;
-        return 4;
-    }
-    return 0;
-}
-
 static char *utf8_encode(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -253,7 +215,7 @@ static int parse_string(struct json_parser *ps, const char **s, size_t *len)
             return parse_fail(ps, NC_JSON_ERR_SYNTAX, "control character in string");
         if (c >= 0x80) {
             uint32_t cp;
-            size_t n = utf8_decode(ps->p, ps->end, &cp);
+            size_t n = nc_utf8_decode(ps->p, ps->end, &cp);
             if (!n)
                 return parse_fail(ps, NC_JSON_ERR_UTF8, "invalid UTF-8 in string");
             memcpy(o, ps->p, n);
@@ -637,7 +599,7 @@ static int canon_string(struct nc_buf *out, const char *s, size_t len)
         char esc[12];
         char *o = esc;
         uint32_t cp;
-        size_t sl = utf8_decode(p, end, &cp);
+        size_t sl = nc_utf8_decode(p, end, &cp);
         if (!sl) /* parsed strings are valid; be safe with hand-built ones */
             return -1;
         p += sl;

@@ -124,3 +124,13 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
         return -1;
     return n;
 }
+
+uint64_t nc_key_etag_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}

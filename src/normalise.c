@@ -245,7 +245,7 @@ static int norm_is_case_ignorable(uint32_t c)
 /* Decodes the well-formed sequence at p (p < end) into *cp and returns its
  * length, or returns 0 for anything else: overlong forms, surrogates,
  * values above U+10FFFF, stray continuation bytes, truncation. */
-static size_t norm_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
+size_t nc_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
 {
     unsigned char c = p[0];
     size_t n = (size_t)(end - p);
@@ -289,7 +289,7 @@ static const unsigned char *norm_decode_prev(const unsigned char *start, const u
     const unsigned char *q = p - 1;
     while (q > start && (*q & 0xC0) == 0x80)
         q--;
-    norm_decode(q, p, cp);
+    nc_utf8_decode(q, p, cp);
     return q;
 }
 
@@ -329,7 +329,7 @@ int nc_utf8_valid(const char *s, size_t len)
             p++;
             continue;
         }
-        size_t n = norm_decode(p, end, &cp);
+        size_t n = nc_utf8_decode(p, end, &cp);
         if (!n)
             return 0;
         p += n;
@@ -420,7 +420,7 @@ static uint32_t norm_sigma(const unsigned char *start, const unsigned char *at,
         return 0x3C3;
     p = after;
     while (p < end) {
-        p += norm_decode(p, end, &c);
+        p += nc_utf8_decode(p, end, &c);
         if (!norm_is_case_ignorable(c))
             return norm_is_cased(c) ? 0x3C3 : 0x3C2;
     }
@@ -437,7 +437,7 @@ static int norm_basic(const unsigned char *in, size_t len, struct nc_buf *out)
     while (p < end) {
         uint32_t c;
         const unsigned char *at = p;
-        p += norm_decode(p, end, &c);
+        p += nc_utf8_decode(p, end, &c);
         if (norm_is_ws(c)) {
             pending = out->len > 0;
             continue;
@@ -546,7 +546,7 @@ int nc_normalise(enum nc_norm_mode mode, const char *in, size_t len, struct nc_b
     int ascii = norm_plain_ascii(s, len);
     for (size_t i = 0; !ascii && i < len;) {
         uint32_t c;
-        size_t n = norm_decode(s + i, s + len, &c);
+        size_t n = nc_utf8_decode(s + i, s + len, &c);
         if (!n || c == 0) {
             *err = n ? norm_err_nul : norm_err_utf8;
             return -1;

@@ -898,16 +898,6 @@ static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key
 
 /* ------------------------------------------------------------ handler */
 
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* Common headers of a 200/404 from cache or upstream. */
 static void caching_headers(struct nc_req *r, long long max_age, long long age, const char *body,
                             size_t len)
@@ -920,7 +910,7 @@ static void caching_headers(struct nc_req *r, long long max_age, long long age, 
     snprintf(v, sizeof v, "%lld", age < 0 ? 0 : age);
     nc_req_header(r, "Age", v);
     if (body) {
-        snprintf(v, sizeof v, "\"%016llx\"", (unsigned long long)fnv1a(body, len));
+        snprintf(v, sizeof v, "\"%016llx\"", (unsigned long long)nc_key_etag_hash(body, len));
         nc_req_header(r, "ETag", v);
     }
 }

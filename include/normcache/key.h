@@ -8,6 +8,7 @@
 #define NC_KEY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* prefix <= 32, ns <= 64: 32 + 1 + 64 + 3 + 16 + NUL, with room for
  * suffixes such as ":lock". */
@@ -32,5 +33,9 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
 /* First 16 hex chars of SHA-256 or HMAC-SHA256(data) into hex[17]. */
 int nc_key_digest16(const unsigned char *secret, size_t secretlen, const char *data, size_t len,
                     char hex[17]);
+
+/* A 64-bit FNV-1a hash of a response body, for strong ETags: cheap enough
+ * for every hit (not a security boundary: the body is the caller's own). */
+uint64_t nc_key_etag_hash(const char *p, size_t n);
 
 #endif

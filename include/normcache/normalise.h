@@ -12,6 +12,7 @@
 #define NC_NORMALISE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "normcache/buf.h"
 
@@ -26,5 +27,10 @@ int nc_normalise(enum nc_norm_mode mode, const char *in, size_t len, struct nc_b
 
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int nc_utf8_valid(const char *s, size_t len);
+
+/* Decodes one UTF-8 sequence at p (p < end): returns its length and sets
+ * *cp, or 0 when it is not well-formed (overlong, surrogate, > U+10FFFF,
+ * truncated). Shared by the JSON parser. */
+size_t nc_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp);
 
 #endif
