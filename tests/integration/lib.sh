@@ -1,7 +1,8 @@
 # lib.sh - helpers for tests/integration/test_*.sh (sourced, never run).
 #
 # A script sets NC_DB (its own database number on the shared test redis, so
-# scripts can run in parallel) and sources this file:
+# scripts can run in parallel: `grep -n NC_DB= tests/integration/*.sh` shows
+# which are taken; this file empties it at start) and sources this file:
 #
 #   NC_DB=2
 #   . "$(dirname "$0")/lib.sh"
