@@ -44,15 +44,20 @@ void nc_http_connection(void *cls, struct MHD_Connection *conn, void **socket_ct
 {
     struct nc_worker *w = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (++w->conns > w->conns_peak)
+            w->conns_peak = w->conns;
         struct nc_req *r = calloc(1, sizeof *r);
         if (r) {
             r->w = w;
             r->conn = conn;
         }
         *socket_ctx = r; /* NULL: the URI hook refuses the request */
-    } else if (*socket_ctx) {
-        req_free(*socket_ctx);
-        *socket_ctx = NULL;
+    } else {
+        w->conns--;
+        if (*socket_ctx) {
+            req_free(*socket_ctx);
+            *socket_ctx = NULL;
+        }
     }
 }
 

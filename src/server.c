@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -217,6 +218,12 @@ static void loop_pass(struct nc_loop *l, int timeout)
     nc_recs_tick(&l->w, now);
     MHD_run(l->w.daemon);
     nc_store_flush(l->w.store);
+    /* After a burst of connections (a stampede) has gone, give the freed
+     * per-connection memory back to the system rather than keep it. */
+    if (l->w.conns_peak >= 256 && l->w.conns < l->w.conns_peak / 4) {
+        malloc_trim(0);
+        l->w.conns_peak = l->w.conns;
+    }
 }
 
 static void *loop_main(void *arg)

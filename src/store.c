@@ -280,10 +280,10 @@ static void drop_connection(struct nc_store *s, int failure)
 {
     if (!s->ac)
         return;
-    /* Every command caught by a timeout is a failure of its own, so a hung
-     * Redis under load opens the breaker at the first deadline instead of
-     * after several reconnect-and-time-out rounds. */
-    for (size_t i = 0; failure && i < (s->count ? s->count : 1); i++)
+    /* One failure per dropped connection, however many commands it held:
+     * a single scheduling stall on a busy machine must not open the
+     * breaker (that would turn a blip into a second of BYPASS). */
+    if (failure)
         breaker_failure(s->cfg, 0);
     redisAsyncContext *ac = s->ac;
     s->dropping = 1;

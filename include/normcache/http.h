@@ -88,10 +88,12 @@ struct nc_worker {
     const struct nc_config *cfg;
     struct nc_store *store;
     struct MHD_Daemon *daemon;
-    int active;    /* requests the handler has seen and not completed */
-    int suspended; /* of which waiting on I/O */
-    void *recs;    /* recommendations state for this worker */
-    void *metrics; /* per-worker counters */
+    int active;     /* requests the handler has seen and not completed */
+    int suspended;  /* of which waiting on I/O */
+    int conns;      /* open HTTP connections */
+    int conns_peak; /* most open since memory was last given back */
+    void *recs;     /* recommendations state for this worker */
+    void *metrics;  /* per-worker counters */
 };
 
 /* Adds a response header (value copied, truncated to 95 bytes). */
