@@ -434,8 +434,9 @@ static enum MHD_Result put_finish(struct nc_req *r)
 static enum MHD_Result unavailable(struct nc_req *r)
 {
     nc_req_header(r, "Retry-After", "1");
-    return nc_req_problem(r, 503, "redis_unavailable", "Service Unavailable",
-                          "Redis is unavailable; nothing was invalidated. Retry later.");
+    return nc_req_problem(
+        r, 503, "redis_unavailable", "Service Unavailable",
+        "Redis did not confirm the invalidation (it may not have happened). Retry.");
 }
 
 static enum MHD_Result delete_start(struct nc_req *r)
