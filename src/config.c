@@ -483,6 +483,12 @@ static int load_row(struct nc_config *cfg, const struct nc_cfg_row *r, const cha
     return -1;
 }
 
+const char *nc_config_environ(const char *name, void *ud)
+{
+    (void)ud;
+    return getenv(name);
+}
+
 static int default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -14,12 +14,6 @@
 #include "normcache/log.h"
 #include "normcache/server.h"
 
-static const char *env_get(const char *name, void *ud)
-{
-    (void)ud;
-    return getenv(name);
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: normcache [--help | --version | --healthcheck]\n"
@@ -82,7 +76,7 @@ int main(int argc, char **argv)
 
     struct nc_config cfg;
     char err[512];
-    if (nc_config_load(&cfg, env_get, NULL, err, sizeof err) != 0) {
+    if (nc_config_load(&cfg, nc_config_environ, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "normcache: %s\n", err);
         nc_config_free(&cfg);
         return 2;

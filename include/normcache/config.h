@@ -79,6 +79,8 @@ struct nc_config {
 /* Signature of the environment lookup (getenv in production; tests pass a
  * table). Returns NULL when the variable is not set. */
 typedef const char *nc_config_getenv_fn(const char *name, void *ud);
+/* The process environment (getenv), for production use. */
+nc_config_getenv_fn nc_config_environ;
 
 /* Fills cfg from the defaults and the environment. Returns 0, or -1 with a
  * one-line message in err naming the variable, the value (masked for
