@@ -38,6 +38,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
 .PHONY: all deps test unit integration run clean fmt fmt-check lint valgrind bench docker-test
+# Keep intermediate objects (and keep make quiet after the test summary).
+.SECONDARY:
 all: $(BINS)
 
 deps:
