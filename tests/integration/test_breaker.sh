@@ -11,6 +11,7 @@
 # (REDIS_BREAKER_COOLDOWN_MS=1000) plus a margin.
 NC_DB=14
 . "$(dirname "$0")/lib.sh"
+. "$NC_ROOT/tests/tools/recs_lib.sh"
 
 COOLDOWN_MS=1000
 CONNS=8
@@ -24,23 +25,6 @@ P99_MAX_MS=5
 # Local helpers
 # ---------------------------------------------------------------------------
 now_ms() { date +%s%3N; }
-# build_load_tool: tests/tools/recs_load.c (the recommendation tests' load
-# tool) into $BUILD/recs_load, as tests/tools/recs_lib.sh does (atomic
-# rename: scripts may run at once).
-NC_LOAD=$BUILD/recs_load
-build_load_tool() {
-    local src=$NC_ROOT/tests/tools/recs_load.c tmp=$NC_LOAD.tmp.$$
-    [ -x "$NC_LOAD" ] && [ "$NC_LOAD" -nt "$src" ] && return 0
-    # shellcheck disable=SC2046
-    if cc -std=c11 -O2 -Wall -Wextra -o "$tmp" "$src" $(pkg-config --cflags --libs libcurl) 2>"$NC_TMP/cc.err"; then
-        mv -f "$tmp" "$NC_LOAD"
-        return 0
-    fi
-    rm -f "$tmp"
-    notok "tests/tools/recs_load.c builds"
-    diag "$(head -c 600 "$NC_TMP/cc.err")"
-    return 1
-}
 # metric NAME [LABELS]: one value from a fresh scrape ("absent" if none).
 metric() {
     curl -s --max-time 5 "http://127.0.0.1:$SVC_PORT/metrics" |

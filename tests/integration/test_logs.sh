@@ -14,6 +14,7 @@
 # LOG_LEVEL=warn: warnings but no info lines; LOG_LEVEL=error: neither.
 NC_DB=13
 . "$(dirname "$0")/lib.sh"
+. "$NC_ROOT/tests/tools/recs_lib.sh"
 
 STUB_BIN=$BUILD/upstream-stub
 if [ ! -x "$STUB_BIN" ]; then
@@ -30,32 +31,6 @@ PM=$(mk p)  # the Redis password
 TOKEN=tokA$TM
 AUTH="Authorization: Bearer $TOKEN"
 
-# ---------------------------------------------------------------------------
-# Local helpers
-# ---------------------------------------------------------------------------
-start_stub() {
-    STUB_LOG=$NC_TMP/stub.log
-    env -i "PATH=$PATH" STUB_BIND_ADDR=127.0.0.1 STUB_PORT=0 "$@" "$STUB_BIN" \
-        </dev/null >/dev/null 2>"$STUB_LOG" &
-    STUB_PID=$!
-    NC_PIDS+=("$STUB_PID")
-    local i port=""
-    for i in $(seq $((100 * NC_TIME_SCALE))); do
-        port=$(sed -n 's/.*"event":"listening".*"port":\([0-9][0-9]*\).*/\1/p' "$STUB_LOG" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 "$STUB_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        notok "upstream stub starts"
-        diag "log: $(tail -n 3 "$STUB_LOG")"
-        return 1
-    fi
-    STUB_URL=http://127.0.0.1:$port
-}
-stub_mode() {
-    curl -s -o /dev/null --max-time 5 -X PUT -H "$JSON_CT" --data-binary "$1" "$STUB_URL/mode"
-}
 
 # SENT counts the requests made after start-up (not /healthz), each of which
 # must have exactly one access line.
@@ -163,10 +138,10 @@ expect 404
 r GET /products/recommendations -G --data-urlencode "query=$QM shoes"
 expect 200
 RECS_KEY=$(hdr X-Cache-Key)
-stub_mode '{"mode":"fail"}'
+stub_mode_json '{"mode":"fail"}'
 r GET /products/recommendations -G --data-urlencode "query=$QM failing"
 expect 502
-stub_mode '{"mode":"ok"}'
+stub_mode_json '{"mode":"ok"}'
 r GET "/products/recommendations?query=$QM&colour=$QM"
 expect 400
 raw_http "GET /cache/logns?q=$QM HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"$AUTH"$'\r\n'"Content-Length: 1"$'\r\n'"Content-Length: 2"$'\r\n\r\n'"ab"

@@ -11,6 +11,7 @@
 # the requests start_service makes (its /healthz polling) do not matter.
 NC_DB=12
 . "$(dirname "$0")/lib.sh"
+. "$NC_ROOT/tests/tools/recs_lib.sh"
 
 STUB_BIN=$BUILD/upstream-stub
 if [ ! -x "$STUB_BIN" ]; then
@@ -21,66 +22,6 @@ if ! command -v promtool >/dev/null; then
     notok "promtool is installed (Debian package prometheus; make deps)"
     exit 1
 fi
-
-# ---------------------------------------------------------------------------
-# Local helpers
-# ---------------------------------------------------------------------------
-# start_stub [NAME=value]...: build/upstream-stub with STUB_PORT=0; reads the
-# port from its "listening" log line. Sets STUB_PID, STUB_URL.
-start_stub() {
-    STUB_LOG=$NC_TMP/stub.log
-    env -i "PATH=$PATH" STUB_BIND_ADDR=127.0.0.1 STUB_PORT=0 "$@" "$STUB_BIN" \
-        </dev/null >/dev/null 2>"$STUB_LOG" &
-    STUB_PID=$!
-    NC_PIDS+=("$STUB_PID")
-    local i port=""
-    for i in $(seq $((100 * NC_TIME_SCALE))); do
-        port=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        d = json.loads(line)
-    except ValueError:
-        continue
-    if d.get("event") == "listening" and d.get("port"):
-        print(int(d["port"]))
-        break
-' "$STUB_LOG" 2>/dev/null)
-        [ -n "$port" ] && break
-        kill -0 "$STUB_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        notok "upstream stub starts"
-        diag "log: $(tail -n 3 "$STUB_LOG")"
-        return 1
-    fi
-    STUB_URL=http://127.0.0.1:$port
-    return 0
-}
-stub_mode() {
-    curl -s -o /dev/null --max-time 5 -X PUT -H "$JSON_CT" --data-binary "$1" "$STUB_URL/mode"
-}
-# build_load_tool: tests/tools/recs_load.c (the recommendation tests' load
-# tool) into $BUILD/recs_load, as tests/tools/recs_lib.sh does (atomic
-# rename: scripts may run at once).
-NC_LOAD=$BUILD/recs_load
-build_load_tool() {
-    local src=$NC_ROOT/tests/tools/recs_load.c tmp=$NC_LOAD.tmp.$$
-    [ -x "$NC_LOAD" ] && [ "$NC_LOAD" -nt "$src" ] && return 0
-    # shellcheck disable=SC2046
-    if cc -std=c11 -O2 -Wall -Wextra -o "$tmp" "$src" $(pkg-config --cflags --libs libcurl) 2>"$NC_TMP/cc.err"; then
-        mv -f "$tmp" "$NC_LOAD"
-        return 0
-    fi
-    rm -f "$tmp"
-    notok "tests/tools/recs_load.c builds"
-    diag "$(head -c 600 "$NC_TMP/cc.err")"
-    return 1
-}
-stub_calls() {
-    curl -s --max-time 5 "$STUB_URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"])' 2>/dev/null
-}
 
 # prom.py: a Prometheus text-format reader for the checks below.
 cat >"$NC_TMP/prom.py" <<'PYEOF'
@@ -222,7 +163,7 @@ req GET /products/recommendations
 sent recommendations GET 400
 # Three concurrent requests for one cold key while the upstream takes
 # 500 ms: one upstream call, two coalesced.
-stub_mode '{"mode":"ok","latency_ms":500}'
+stub_mode_json '{"mode":"ok","latency_ms":500}'
 build_load_tool || finish
 calls0=$(stub_calls)
 "$NC_LOAD" -n 3 -c 3 "http://127.0.0.1:$SVC_PORT/products/recommendations?query=metrics+coalesced" >"$NC_TMP/coal.txt"
@@ -234,13 +175,13 @@ else
     PREMISE_BAD="$PREMISE_BAD [3 concurrent recommendations: $(grep '^status_' "$NC_TMP/coal.txt" | tr '\n' ' ')]"
 fi
 # Upstream error (502) and timeout (504 after UPSTREAM_TIMEOUT_MS=1000).
-stub_mode '{"mode":"fail","latency_ms":0}'
+stub_mode_json '{"mode":"fail","latency_ms":0}'
 req GET /products/recommendations -G --data-urlencode "query=metrics failing"
 sent recommendations GET 502
-stub_mode '{"mode":"ok","latency_ms":1500}'
+stub_mode_json '{"mode":"ok","latency_ms":1500}'
 req GET /products/recommendations -G --data-urlencode "query=metrics slow"
 sent recommendations GET 504
-stub_mode '{"mode":"ok","latency_ms":10}'
+stub_mode_json '{"mode":"ok","latency_ms":10}'
 
 if [ -z "$PREMISE_BAD" ]; then
     ok "the traffic got the statuses the counts below assume"

@@ -9,6 +9,7 @@
 # waiting client is not left hanging.
 NC_DB=15
 . "$(dirname "$0")/lib.sh"
+. "$NC_ROOT/tests/tools/recs_lib.sh"
 
 STUB_BIN=$BUILD/upstream-stub
 if [ ! -x "$STUB_BIN" ]; then
@@ -21,32 +22,6 @@ LATENCY_MS=1500
 # Local helpers
 # ---------------------------------------------------------------------------
 now_ms() { date +%s%3N; }
-start_stub() {
-    STUB_LOG=$NC_TMP/stub.log
-    env -i "PATH=$PATH" STUB_BIND_ADDR=127.0.0.1 STUB_PORT=0 "$@" "$STUB_BIN" \
-        </dev/null >/dev/null 2>"$STUB_LOG" &
-    STUB_PID=$!
-    NC_PIDS+=("$STUB_PID")
-    local i port=""
-    for i in $(seq $((100 * NC_TIME_SCALE))); do
-        port=$(sed -n 's/.*"event":"listening".*"port":\([0-9][0-9]*\).*/\1/p' "$STUB_LOG" | head -n 1)
-        [ -n "$port" ] && break
-        kill -0 "$STUB_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        notok "upstream stub starts"
-        diag "log: $(tail -n 3 "$STUB_LOG")"
-        return 1
-    fi
-    STUB_URL=http://127.0.0.1:$port
-}
-stub_mode() {
-    curl -s -o /dev/null --max-time 5 -X PUT -H "$JSON_CT" --data-binary "$1" "$STUB_URL/mode"
-}
-stub_calls() {
-    curl -s --max-time 5 "$STUB_URL/stats" | sed -n 's/.*"calls": *\([0-9][0-9]*\).*/\1/p'
-}
 
 # inflight TAG QUERY: starts a recommendations request in the background;
 # its "status time" goes to $NC_TMP/TAG.w, body and headers beside it.
@@ -175,7 +150,7 @@ graceful TERM
 graceful INT
 
 # SHUTDOWN_GRACE_MS=500 with an upstream that never answers.
-stub_mode '{"mode":"hang"}'
+stub_mode_json '{"mode":"hang"}'
 GRACE=500
 if start_service "UPSTREAM_URL=$STUB_URL" UPSTREAM_TIMEOUT_MS=20000 "SHUTDOWN_GRACE_MS=$GRACE"; then
     if inflight hang "shutdown hung upstream"; then
@@ -206,6 +181,6 @@ if start_service "UPSTREAM_URL=$STUB_URL" UPSTREAM_TIMEOUT_MS=20000 "SHUTDOWN_GR
         fi
     fi
 fi
-stub_mode '{"mode":"ok"}'
+stub_mode_json '{"mode":"ok"}'
 
 finish

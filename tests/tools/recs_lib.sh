@@ -6,6 +6,7 @@
 #                                the port read from its "listening" log line);
 #                                sets STUB_URL STUB_PID STUB_LOG
 #   stub_mode MODE [LATENCY_MS]  PUT /mode
+#   stub_mode_json JSON          PUT /mode with a body given as it is
 #   stub_calls                   GET /stats -> calls
 #   rec QUERYSTRING [curl args]  GET /products/recommendations?QUERYSTRING (req)
 #   rec_q TEXT [LIMIT] [curl args]  same, TEXT url-encoded
@@ -80,6 +81,11 @@ stub_mode() {
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PUT \
         -H 'Content-Type: application/json' --data-binary "$body" "$STUB_URL/mode")
     [ "$code" = 200 ] || diag "stub PUT /mode $body answered $code"
+}
+
+stub_mode_json() {
+    curl -s -o /dev/null --max-time 5 -X PUT -H 'Content-Type: application/json' \
+        --data-binary "$1" "$STUB_URL/mode"
 }
 
 stub_calls() {
