@@ -883,9 +883,14 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     if (req->phase == PHASE_PARKED)
         return MHD_YES; /* not expected: libmicrohttpd does not call in while suspended */
     if (req->phase == PHASE_RESUMED) {
-        pthread_mutex_lock(&st->lock);
-        uncount(st, req);
-        pthread_mutex_unlock(&st->lock);
+        /* A request drained at shutdown keeps counting until its 503 has
+         * been sent (the completed callback): main stops the daemon only
+         * then, or the answer could be cut off. */
+        if (!req->drained) {
+            pthread_mutex_lock(&st->lock);
+            uncount(st, req);
+            pthread_mutex_unlock(&st->lock);
+        }
         req->phase = PHASE_NEW;
         return recommendations_answer(st, req);
     }
