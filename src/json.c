@@ -226,39 +226,17 @@ static int parse_string(struct json_parser *ps, const char **s, size_t *len)
         /* backslash */
         if (ps->end - ps->p < 2)
             return parse_fail(ps, NC_JSON_ERR_SYNTAX, "unterminated string");
+        /* The one-character escapes, by the character after the backslash. */
+        static const char simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                         ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
         unsigned char e = ps->p[1];
-        switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-            *o++ = (char)e;
+        if (simple[e]) {
+            *o++ = simple[e];
             ps->p += 2;
             continue;
-        case 'b':
-            *o++ = '\b';
-            ps->p += 2;
-            continue;
-        case 'f':
-            *o++ = '\f';
-            ps->p += 2;
-            continue;
-        case 'n':
-            *o++ = '\n';
-            ps->p += 2;
-            continue;
-        case 'r':
-            *o++ = '\r';
-            ps->p += 2;
-            continue;
-        case 't':
-            *o++ = '\t';
-            ps->p += 2;
-            continue;
-        case 'u':
-            break;
-        default:
-            return parse_fail(ps, NC_JSON_ERR_SYNTAX, "invalid escape in string");
         }
+        if (e != 'u')
+            return parse_fail(ps, NC_JSON_ERR_SYNTAX, "invalid escape in string");
         uint32_t cp;
         if (ps->end - ps->p < 6 || hex4(ps->p + 2, &cp) != 0)
             return parse_fail(ps, NC_JSON_ERR_SYNTAX, "invalid \\u escape in string");
