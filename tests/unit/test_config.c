@@ -59,12 +59,31 @@ static void test_defaults(void **state)
 static void test_values(void **state)
 {
     (void)state;
-    const char *kv[] = {"PORT", "9000", "THREADS", "3", "REDIS_URL",
-                        "redis://alice:s%40cret@redis.local:6380/4", "CACHE_NS_TTL",
-                        "faq=600,recommendations=120", "CACHE_NS_NORMALISE", "legacy=basic",
-                        "NORMALISE", "basic", "AUTH_TOKENS", "t1,t2", "KEY_HASH_SECRET", "k",
-                        "UPSTREAM_URL", "http://up:81/", "REDIS_ENABLED", "false", "LOG_LEVEL",
-                        "warn", "EARLY_REFRESH_BETA", "0.5", NULL};
+    const char *kv[] = {"PORT",
+                        "9000",
+                        "THREADS",
+                        "3",
+                        "REDIS_URL",
+                        "redis://alice:s%40cret@redis.local:6380/4",
+                        "CACHE_NS_TTL",
+                        "faq=600,recommendations=120",
+                        "CACHE_NS_NORMALISE",
+                        "legacy=basic",
+                        "NORMALISE",
+                        "basic",
+                        "AUTH_TOKENS",
+                        "t1,t2",
+                        "KEY_HASH_SECRET",
+                        "k",
+                        "UPSTREAM_URL",
+                        "http://up:81/",
+                        "REDIS_ENABLED",
+                        "false",
+                        "LOG_LEVEL",
+                        "warn",
+                        "EARLY_REFRESH_BETA",
+                        "0.5",
+                        NULL};
     struct nc_config cfg;
     char err[256];
     assert_int_equal(load(&cfg, kv, err, sizeof err), 0);

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "vectors.h"
+
 #include "normcache/buf.h"
 #include "normcache/json.h"
 #include "normcache/key.h"
@@ -20,20 +22,6 @@
 /* ------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------ */
-
-static FILE *open_vectors(const char *name)
-{
-    static const char *dirs[] = {"tests/data/", "../shared/vectors/"};
-    char path[256];
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", dirs[i], name);
-        FILE *f = fopen(path, "r");
-        if (f)
-            return f;
-    }
-    fail_msg("vector file %s not found (run from the repository root)", name);
-    return NULL;
-}
 
 /* Parses text and returns the error code (NC_JSON_OK on success). */
 static enum nc_json_errcode parse_code(const char *text, size_t len)

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "vectors.h"
+
 #include "normcache/buf.h"
 #include "normcache/json.h"
 #include "normcache/key.h"
@@ -19,20 +21,6 @@
 
 /* U+3000 IDEOGRAPHIC SPACE: whitespace in both modes, and not ASCII */
 #define IDSP "\xe3\x80\x80"
-
-static FILE *open_vectors(const char *name)
-{
-    static const char *dirs[] = {"tests/data/", "../shared/vectors/"};
-    char path[256];
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", dirs[i], name);
-        FILE *f = fopen(path, "r");
-        if (f)
-            return f;
-    }
-    fail_msg("vector file %s not found (run from the repository root)", name);
-    return NULL;
-}
 
 static void assert_norm(enum nc_norm_mode mode, const char *in, const char *want)
 {
