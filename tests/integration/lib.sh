@@ -750,3 +750,17 @@ else:
 print("%s:%s:%s" % (prefix, ns, h[:16]))
 PYEOF
 }
+
+# pyresults ARGS...: runs the Python program on stdin (python3 - ARGS) and turns
+# its "OK name" / "FAIL name" / "DIAG text" lines into ok / notok / diag.
+pyresults() {
+    local line
+    while IFS= read -r line; do
+        case $line in
+        "OK "*) ok "${line#OK }" ;;
+        "FAIL "*) notok "${line#FAIL }" ;;
+        "DIAG "*) diag "${line#DIAG }" ;;
+        *) [ -n "$line" ] && diag "$line" ;;
+        esac
+    done < <(python3 - "$@" 2>&1)
+}

@@ -16,11 +16,6 @@ NC_DB=13
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/recs_lib.sh"
 
-STUB_BIN=$BUILD/upstream-stub
-if [ ! -x "$STUB_BIN" ]; then
-    notok "$STUB_BIN is built (make $STUB_BIN)"
-    exit 1
-fi
 
 # Four distinct markers, none a substring of another.
 mk() { printf 'zz%s%s%sx' "$1" "$(date +%s%N | tail -c 8)" "$RANDOM"; }
@@ -48,18 +43,6 @@ expect() {
     PREMISE="$PREMISE [${LAST_REQ:0:120} -> $STATUS, wanted $*]"
 }
 
-# pyresults: python (stdin) prints "OK name" / "FAIL name" / "DIAG text".
-pyresults() {
-    local line
-    while IFS= read -r line; do
-        case $line in
-        "OK "*) ok "${line#OK }" ;;
-        "FAIL "*) notok "${line#FAIL }" ;;
-        "DIAG "*) diag "${line#DIAG }" ;;
-        *) [ -n "$line" ] && diag "$line" ;;
-        esac
-    done < <(python3 - "$@" 2>&1)
-}
 
 # absent NAME MARKER FILE...: MARKER occurs in none of the files.
 absent() {

@@ -13,11 +13,6 @@ NC_DB=12
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/recs_lib.sh"
 
-STUB_BIN=$BUILD/upstream-stub
-if [ ! -x "$STUB_BIN" ]; then
-    notok "$STUB_BIN is built (make $STUB_BIN)"
-    exit 1
-fi
 if ! command -v promtool >/dev/null; then
     notok "promtool is installed (Debian package prometheus; make deps)"
     exit 1
@@ -85,19 +80,6 @@ scrape() {
     fi
 }
 
-# pyresults: runs python code (stdin) that prints "OK <name>" or
-# "FAIL <name>" followed by "DIAG <text>" lines; turns them into results.
-pyresults() {
-    local line
-    while IFS= read -r line; do
-        case $line in
-        "OK "*) ok "${line#OK }" ;;
-        "FAIL "*) notok "${line#FAIL }" ;;
-        "DIAG "*) diag "${line#DIAG }" ;;
-        *) [ -n "$line" ] && diag "$line" ;;
-        esac
-    done < <(python3 - "$@" 2>&1)
-}
 
 # ---------------------------------------------------------------------------
 # Set-up

@@ -11,11 +11,6 @@ NC_DB=15
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/recs_lib.sh"
 
-STUB_BIN=$BUILD/upstream-stub
-if [ ! -x "$STUB_BIN" ]; then
-    notok "$STUB_BIN is built (make $STUB_BIN)"
-    exit 1
-fi
 LATENCY_MS=1500
 
 # ---------------------------------------------------------------------------
