@@ -21,68 +21,16 @@
 
 /* ------------------------------------------------------ key from input */
 
-/* Derives r->key from a q text or a params JSON text. Returns 0, or queues
- * a 4xx and returns -1 (*ret holds the handler result). */
-static int derive_from(struct nc_req *r, const char *q, size_t qlen, const char *params,
-                       size_t plen, enum MHD_Result *ret)
+static enum MHD_Result too_long(struct nc_req *r)
+{
+    return nc_req_problem(r, 414, "query_too_long", "Query Too Long",
+                          "The query text is longer than MAX_QUERY_BYTES.");
+}
+
+/* r->scratch holds the normalised or canonical text: hash it into r->key. */
+static int finish_key(struct nc_req *r, enum nc_key_kind kind, enum MHD_Result *ret)
 {
     const struct nc_config *cfg = r->w->cfg;
-    if ((q != NULL) == (params != NULL)) {
-        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request",
-                              "Give exactly one of q (a query text) and params (a JSON object).");
-        return -1;
-    }
-    size_t len = q ? qlen : plen;
-    if (len > cfg->max_query_bytes) {
-        *ret = nc_req_problem(r, 414, "query_too_long", "Query Too Long",
-                              "The query text is longer than MAX_QUERY_BYTES.");
-        return -1;
-    }
-    nc_buf_reset(&r->scratch);
-    enum nc_key_kind kind;
-    if (q) {
-        const char *err;
-        if (memchr(q, '\0', qlen) || !nc_utf8_valid(q, qlen)) {
-            *ret = nc_req_problem(r, 400, "invalid_utf8", "Bad Request",
-                                  "The query text is not valid UTF-8 or contains NUL.");
-            return -1;
-        }
-        if (nc_normalise(nc_config_ns_norm(cfg, r->ns), q, qlen, &r->scratch, &err) != 0) {
-            *ret = nc_req_problem(r, 400, "invalid_utf8", "Bad Request", err);
-            return -1;
-        }
-        if (r->scratch.len == 0) {
-            *ret = nc_req_problem(r, 400, "empty_query", "Bad Request",
-                                  "The query text is empty once normalised.");
-            return -1;
-        }
-        kind = NC_KEY_QUERY;
-    } else {
-        struct nc_json_doc *doc = NULL;
-        struct nc_json_err jerr;
-        if (memchr(params, '\0', plen) ||
-            nc_json_parse(params, plen, MAX_DEPTH, &doc, &jerr) != 0) {
-            *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
-                                  memchr(params, '\0', plen) ? "params contains a NUL byte."
-                                                             : jerr.msg);
-            return -1;
-        }
-        const struct nc_json *root = nc_json_root(doc);
-        int rc = -1;
-        if (root->type != NC_JSON_OBJECT)
-            *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
-                                  "params must be a JSON object.");
-        else if (nc_json_canonical(root, &r->scratch, &jerr) != 0)
-            *ret = nc_req_problem(
-                r, 400, jerr.code == NC_JSON_ERR_NUMBER ? "invalid_number" : "invalid_params",
-                "Bad Request", jerr.msg);
-        else
-            rc = 0;
-        nc_json_doc_free(doc);
-        if (rc)
-            return -1;
-        kind = NC_KEY_PARAMS;
-    }
     r->keylen = nc_key_derive(cfg->key_prefix, r->ns, kind, cfg->key_secret, cfg->key_secret_len,
                               r->scratch.data, r->scratch.len, r->key);
     if (r->keylen < 0) {
@@ -93,7 +41,54 @@ static int derive_from(struct nc_req *r, const char *q, size_t qlen, const char 
     return 0;
 }
 
-/* Query-string form: ?q= or ?params=, nothing else. */
+/* Key of a query text. 0, or queues a 4xx and returns -1 (*ret holds the
+ * handler result). */
+static int key_from_query(struct nc_req *r, const char *q, size_t qlen, enum MHD_Result *ret)
+{
+    const struct nc_config *cfg = r->w->cfg;
+    const char *err;
+    if (qlen > cfg->max_query_bytes) {
+        *ret = too_long(r);
+        return -1;
+    }
+    if (memchr(q, '\0', qlen) || !nc_utf8_valid(q, qlen)) {
+        *ret = nc_req_problem(r, 400, "invalid_utf8", "Bad Request",
+                              "The query text is not valid UTF-8 or contains NUL.");
+        return -1;
+    }
+    if (nc_normalise(nc_config_ns_norm(cfg, r->ns), q, qlen, &r->scratch, &err) != 0) {
+        *ret = nc_req_problem(r, 400, "invalid_utf8", "Bad Request", err);
+        return -1;
+    }
+    if (r->scratch.len == 0) {
+        *ret = nc_req_problem(r, 400, "empty_query", "Bad Request",
+                              "The query text is empty once normalised.");
+        return -1;
+    }
+    return finish_key(r, NC_KEY_QUERY, ret);
+}
+
+/* Key of a parsed params value (from the query string or a PUT body, so a
+ * body is never serialised and parsed again). */
+static int key_from_params(struct nc_req *r, const struct nc_json *params, enum MHD_Result *ret)
+{
+    struct nc_json_err jerr;
+    nc_buf_reset(&r->scratch);
+    if (params->type != NC_JSON_OBJECT) {
+        *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
+                              "params must be a JSON object.");
+        return -1;
+    }
+    if (nc_json_canonical(params, &r->scratch, &jerr) != 0) {
+        *ret = nc_req_problem(r, 400,
+                              jerr.code == NC_JSON_ERR_NUMBER ? "invalid_number" : "invalid_params",
+                              "Bad Request", jerr.msg);
+        return -1;
+    }
+    return finish_key(r, NC_KEY_PARAMS, ret);
+}
+
+/* Query-string form: ?q= or ?params=, exactly one, nothing else. */
 static int derive_from_args(struct nc_req *r, enum MHD_Result *ret)
 {
     const struct nc_arg *q = NULL, *p = NULL;
@@ -108,8 +103,29 @@ static int derive_from_args(struct nc_req *r, enum MHD_Result *ret)
             return -1;
         }
     }
-    return derive_from(r, q ? q->value : NULL, q ? q->value_len : 0, p ? p->value : NULL,
-                       p ? p->value_len : 0, ret);
+    if ((q != NULL) == (p != NULL)) {
+        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request",
+                              "Give exactly one of q (a query text) and params (a JSON object).");
+        return -1;
+    }
+    if (q)
+        return key_from_query(r, q->value, q->value_len, ret);
+    if (p->value_len > r->w->cfg->max_query_bytes) {
+        *ret = too_long(r);
+        return -1;
+    }
+    struct nc_json_doc *doc = NULL;
+    struct nc_json_err jerr;
+    if (memchr(p->value, '\0', p->value_len) ||
+        nc_json_parse(p->value, p->value_len, MAX_DEPTH, &doc, &jerr) != 0) {
+        *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
+                              memchr(p->value, '\0', p->value_len) ? "params contains a NUL byte."
+                                                                   : jerr.msg);
+        return -1;
+    }
+    int rc = key_from_params(r, nc_json_root(doc), ret);
+    nc_json_doc_free(doc);
+    return rc;
 }
 
 /* ------------------------------------------------------ Redis plumbing */
@@ -387,18 +403,13 @@ static enum MHD_Result put_start(struct nc_req *r)
         r->ttl = (int)t;
     }
     /* Key first (uses scratch), then the compact value replaces it. */
-    struct nc_buf ptext;
-    nc_buf_init(&ptext);
-    int rc;
-    if (params) {
-        rc = nc_json_compact(params, &ptext) == 0
-                 ? derive_from(r, NULL, 0, ptext.data, ptext.len, &ret)
-                 : (ret = nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory."),
-                    -1);
-    } else {
-        rc = derive_from(r, q ? q->str : NULL, q ? q->len : 0, NULL, 0, &ret);
+    int rc = params ? key_from_params(r, params, &ret) : key_from_query(r, q->str, q->len, &ret);
+    /* A body's params have no text of their own: MAX_QUERY_BYTES applies to
+     * their canonical form. */
+    if (rc == 0 && params && r->scratch.len > cfg->max_query_bytes) {
+        ret = too_long(r);
+        rc = -1;
     }
-    nc_buf_free(&ptext);
     if (rc != 0) {
         nc_json_doc_free(doc);
         return ret;
