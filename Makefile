@@ -30,7 +30,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-LIB_SRC  := $(wildcard src/*.c)
+LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libnormcache.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -97,7 +97,7 @@ fmt-check:
 lint:
 	cppcheck --enable=warning,performance,portability --std=c11 --quiet --error-exitcode=1 \
 		-Iinclude --suppress=missingIncludeSystem src cmd
-	clang-tidy --quiet --warnings-as-errors='*' src/*.c cmd/*/main.c -- -std=c11 -D_GNU_SOURCE \
+	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(wildcard cmd/*/*.c) -- -std=c11 -D_GNU_SOURCE \
 		-DNC_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
 
 clean:

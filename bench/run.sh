@@ -69,7 +69,7 @@ MAKE=(make --no-print-directory -j"$NPROC" BUILD="$BUILD" OPT="-O2 -g -DNDEBUG")
 say "building optimised binaries in $BUILD/"
 "${MAKE[@]}" "$BUILD/ceiling" >"$WORK/build-ceiling.log" 2>&1 ||
     { tail -20 "$WORK/build-ceiling.log" >&2; die "cannot build the ceiling server"; }
-cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE bench/stampede.c -o "$BUILD/stampede" \
+cc -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude bench/stampede.c -o "$BUILD/stampede" \
     >"$WORK/build-stampede.log" 2>&1 ||
     { cat "$WORK/build-stampede.log" >&2; die "cannot build bench/stampede.c"; }
 HAVE_SVC=0

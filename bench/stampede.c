@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "normcache/hash.h"
+
 enum { ST_CONNECTING, ST_CONNECTED, ST_SENT, ST_DONE, ST_FAILED };
 
 struct conn {
@@ -55,16 +57,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t fnv1a(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -111,7 +103,7 @@ static void finish(struct conn *c, double t)
         c->state = ST_FAILED;
         return;
     }
-    c->body_hash = fnv1a(c->buf + h, c->len - h);
+    c->body_hash = nc_fnv1a64(c->buf + h, c->len - h);
 }
 
 /* True when the response held in c is complete (Content-Length reached, or

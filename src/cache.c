@@ -15,6 +15,7 @@
 #include "normcache/metrics.h"
 #include "normcache/normalise.h"
 #include "normcache/store.h"
+#include "normcache/utf8.h"
 
 #define MAX_DEPTH 32
 #define SCAN_COUNT "1000"

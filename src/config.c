@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "normcache/buf.h"
+#include "normcache/jsonstr.h"
 #include "normcache/key.h"
+#include "normcache/pct.h"
 
 enum nc_cfg_type { T_INT, T_BOOL, T_DOUBLE, T_CUSTOM };
 
@@ -143,28 +145,11 @@ static int parse_bind(struct nc_config *cfg, const struct nc_cfg_row *row, const
     return 0;
 }
 
-/* Percent-decodes src[0..n) into dst (size cap); -1 on bad escape/overflow. */
-static int pct_decode(const char *src, size_t n, char *dst, size_t cap)
+/* Percent-decodes a REDIS_URL user or password into dst (size cap); -1 on
+ * a bad escape, %00, or when it does not fit. */
+static int userinfo_decode(const char *src, size_t n, char *dst, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= n || !isxdigit((unsigned char)src[i + 1]) ||
-                !isxdigit((unsigned char)src[i + 2]))
-                return -1;
-            char hex[3] = {src[i + 1], src[i + 2], 0};
-            c = (char)strtol(hex, NULL, 16);
-            if (c == '\0')
-                return -1;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return 0;
+    return n < cap && nc_pct_decode(dst, src, n, NC_PCT_NO_NUL) >= 0 ? 0 : -1;
 }
 
 static int parse_redis_url(struct nc_config *cfg, const struct nc_cfg_row *row, const char *val,
@@ -182,10 +167,10 @@ static int parse_redis_url(struct nc_config *cfg, const struct nc_cfg_row *row, 
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *uend = colon ? colon : at;
-        if (pct_decode(p, (size_t)(uend - p), cfg->redis_user, sizeof cfg->redis_user) != 0)
+        if (userinfo_decode(p, (size_t)(uend - p), cfg->redis_user, sizeof cfg->redis_user) != 0)
             goto bad;
-        if (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), cfg->redis_password,
-                                sizeof cfg->redis_password) != 0)
+        if (colon && userinfo_decode(colon + 1, (size_t)(at - colon - 1), cfg->redis_password,
+                                     sizeof cfg->redis_password) != 0)
             goto bad;
         p = at + 1;
     }
@@ -579,25 +564,6 @@ void nc_config_print_help(FILE *out)
     }
 }
 
-/* Appends a JSON string literal (values here are config text: ASCII). */
-static int json_str(struct nc_buf *out, const char *s)
-{
-    if (nc_buf_appendc(out, '"'))
-        return -1;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            if (nc_buf_appendc(out, '\\') || nc_buf_appendc(out, (char)c))
-                return -1;
-        } else if (c < 0x20) {
-            if (nc_buf_printf(out, "\\u%04x", c))
-                return -1;
-        } else if (nc_buf_appendc(out, (char)c))
-            return -1;
-    }
-    return nc_buf_appendc(out, '"');
-}
-
 int nc_config_describe(const struct nc_config *cfg, struct nc_buf *out)
 {
     static const char *levels[] = {"debug", "info", "warn", "error"};
@@ -659,8 +625,9 @@ int nc_config_describe(const struct nc_config *cfg, struct nc_buf *out)
                 v[0] = '\0';
             break;
         }
-        if ((!first && nc_buf_appendc(out, ',')) || json_str(out, r->name) ||
-            nc_buf_appendc(out, ':') || json_str(out, v))
+        if ((!first && nc_buf_appendc(out, ',')) ||
+            nc_jsonstr_append(out, r->name, strlen(r->name), 0) || nc_buf_appendc(out, ':') ||
+            nc_jsonstr_append(out, v, strlen(v), 0))
             return -1;
         first = 0;
     }

@@ -15,17 +15,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "normcache/clock.h"
+#include "normcache/jsonstr.h"
 #include "normcache/log.h"
+#include "normcache/pct.h"
 #include "normcache/metrics.h"
 #include "normcache/normalise.h"
 #include "normcache/store.h"
-
-int64_t nc_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ------------------------------------------------------ connection hooks */
 
@@ -210,9 +206,9 @@ enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, c
     nc_buf_reset(&r->out);
     r->problem_code = code;
     if (nc_buf_printf(&r->out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
-        nc_json_quote(&r->out, title, strlen(title)) ||
+        nc_jsonstr_append(&r->out, title, strlen(title), 0) ||
         nc_buf_printf(&r->out, ",\"status\":%d,\"detail\":", status) ||
-        nc_json_quote(&r->out, detail, strlen(detail)) ||
+        nc_jsonstr_append(&r->out, detail, strlen(detail), 0) ||
         nc_buf_printf(&r->out, ",\"code\":\"%s\"}", code))
         return MHD_NO;
     return nc_req_reply(r, status, "application/problem+json");
@@ -220,43 +216,17 @@ enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, c
 
 /* ------------------------------------------------------ query arguments */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Form-decodes s[0..n) onto the end of out ('+' is a space) and NUL-
  * terminates it. Returns the decoded length, or -1 on a malformed escape. */
 static long form_decode(struct nc_buf *out, const char *s, size_t n)
 {
     if (nc_buf_reserve(out, n + 1))
         return -1;
-    char *d = out->data + out->len;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+')
-            c = ' ';
-        else if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = hexval((unsigned char)s[i + 1]);
-            int lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        d[o++] = c;
-    }
-    d[o] = '\0';
-    out->len += o + 1; /* keep the NUL: strings stay separate */
-    return (long)o;
+    long o = nc_pct_decode(out->data + out->len, s, n, NC_PCT_FORM);
+    if (o < 0)
+        return -1;
+    out->len += (size_t)o + 1; /* keep the NUL: strings stay separate */
+    return o;
 }
 
 /* Splits the raw query into decoded arguments. 0, or -1 with *err. The

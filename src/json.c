@@ -13,7 +13,8 @@
  * and the parser refuses anything deeper than max_depth (capped at
  * JSON_DEPTH_CAP), so no input can exhaust the stack. */
 #include "normcache/json.h"
-#include "normcache/normalise.h"
+#include "normcache/jsonstr.h"
+#include "normcache/utf8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -132,30 +133,6 @@ const struct nc_json *nc_json_root(const struct nc_json_doc *doc)
 }
 
 /* ------------------------------------------------------------------------
- * UTF-8
- * ------------------------------------------------------------------------ */
-
-static char *utf8_encode(char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
-/* ------------------------------------------------------------------------
  * Parser
  * ------------------------------------------------------------------------ */
 
@@ -256,7 +233,7 @@ static int parse_string(struct json_parser *ps, const char **s, size_t *len)
         }
         /* An escape is at least as long as the UTF-8 it stands for (6 bytes
          * for <= 3, 12 for 4), so the pool cannot overflow. */
-        o = utf8_encode(o, cp);
+        o += nc_utf8_encode(o, cp);
     }
     *o = '\0';
     *s = out;
@@ -522,81 +499,6 @@ const struct nc_json *nc_json_get(const struct nc_json *obj, const char *key)
  * Canonical form: Python's json.dumps(v, sort_keys=True)
  * ------------------------------------------------------------------------ */
 
-static const char hexdigits[] = "0123456789abcdef";
-
-/* The two-character escape for c (\" \\ \n \r \t \b \f), or 0. */
-static char short_escape(uint32_t c)
-{
-    switch (c) {
-    case '"':
-        return '"';
-    case '\\':
-        return '\\';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    case '\t':
-        return 't';
-    case '\b':
-        return 'b';
-    case '\f':
-        return 'f';
-    default:
-        return 0;
-    }
-}
-
-/* Writes \uXXXX (lowercase hex, as Python does) at o; returns o + 6. */
-static char *put_u(char *o, uint32_t u)
-{
-    *o++ = '\\';
-    *o++ = 'u';
-    *o++ = hexdigits[(u >> 12) & 0xF];
-    *o++ = hexdigits[(u >> 8) & 0xF];
-    *o++ = hexdigits[(u >> 4) & 0xF];
-    *o++ = hexdigits[u & 0xF];
-    return o;
-}
-
-/* ensure_ascii escaping: Python escapes everything outside ' '..'~'. */
-static int canon_string(struct nc_buf *out, const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    const unsigned char *end = p + len;
-    if (nc_buf_appendc(out, '"') != 0)
-        return -1;
-    while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && *p >= 0x20 && *p < 0x7F && *p != '"' && *p != '\\')
-            p++;
-        if (p > run && nc_buf_append(out, run, (size_t)(p - run)) != 0)
-            return -1;
-        if (p >= end)
-            break;
-        char esc[12];
-        char *o = esc;
-        uint32_t cp;
-        size_t sl = nc_utf8_decode(p, end, &cp);
-        if (!sl) /* parsed strings are valid; be safe with hand-built ones */
-            return -1;
-        p += sl;
-        char c = short_escape(cp);
-        if (c) {
-            *o++ = '\\';
-            *o++ = c;
-        } else if (cp >= 0x10000) { /* UTF-16 surrogate pair */
-            uint32_t v = cp - 0x10000;
-            o = put_u(put_u(o, 0xD800 + (v >> 10)), 0xDC00 + (v & 0x3FF));
-        } else {
-            o = put_u(o, cp);
-        }
-        if (nc_buf_append(out, esc, (size_t)(o - esc)) != 0)
-            return -1;
-    }
-    return nc_buf_appendc(out, '"');
-}
-
 /* Python's repr(float): the shortest digit string that reads back as the
  * same double, printed positionally when the decimal exponent is in
  * [-4, 16) and in exponent form (two-digit minimum, explicit sign)
@@ -735,7 +637,7 @@ static int canon_object(const struct nc_json *v, struct nc_buf *out, struct nc_j
     for (size_t i = 0; i < n; i++) {
         if (i && nc_buf_append(out, ", ", 2) != 0)
             goto nomem;
-        if (canon_string(out, members[i]->key, members[i]->keylen) != 0 ||
+        if (nc_jsonstr_append(out, members[i]->key, members[i]->keylen, NC_JSONSTR_ASCII) != 0 ||
             nc_buf_append(out, ": ", 2) != 0)
             goto nomem;
         if (canon_value(members[i], out, err) != 0)
@@ -769,7 +671,7 @@ static int canon_value(const struct nc_json *v, struct nc_buf *out, struct nc_js
     case NC_JSON_NUMBER:
         return canon_number(v, out, err);
     case NC_JSON_STRING:
-        rc = canon_string(out, v->str, v->len);
+        rc = nc_jsonstr_append(out, v->str, v->len, NC_JSONSTR_ASCII);
         break;
     case NC_JSON_ARRAY:
         if (nc_buf_appendc(out, '[') != 0)
@@ -809,37 +711,6 @@ int nc_json_canonical(const struct nc_json *v, struct nc_buf *out, struct nc_jso
  * Compact form: stored values
  * ------------------------------------------------------------------------ */
 
-/* Minimal escaping: only what JSON requires, UTF-8 passes through. */
-static int compact_string(struct nc_buf *out, const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    const unsigned char *end = p + len;
-    if (nc_buf_appendc(out, '"') != 0)
-        return -1;
-    while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
-            p++;
-        if (p > run && nc_buf_append(out, run, (size_t)(p - run)) != 0)
-            return -1;
-        if (p >= end)
-            break;
-        char esc[6];
-        char *o = esc;
-        char c = short_escape(*p);
-        if (c) {
-            *o++ = '\\';
-            *o++ = c;
-        } else {
-            o = put_u(o, *p);
-        }
-        p++;
-        if (nc_buf_append(out, esc, (size_t)(o - esc)) != 0)
-            return -1;
-    }
-    return nc_buf_appendc(out, '"');
-}
-
 int nc_json_compact(const struct nc_json *v, struct nc_buf *out)
 {
     if (!v)
@@ -854,7 +725,7 @@ int nc_json_compact(const struct nc_json *v, struct nc_buf *out)
     case NC_JSON_NUMBER:
         return nc_buf_append(out, v->str, v->len);
     case NC_JSON_STRING:
-        return compact_string(out, v->str, v->len);
+        return nc_jsonstr_append(out, v->str, v->len, 0);
     case NC_JSON_ARRAY:
     case NC_JSON_OBJECT: {
         int obj = v->type == NC_JSON_OBJECT;
@@ -863,8 +734,8 @@ int nc_json_compact(const struct nc_json *v, struct nc_buf *out)
         for (const struct nc_json *c = v->child; c; c = c->next) {
             if (c != v->child && nc_buf_appendc(out, ',') != 0)
                 return -1;
-            if (obj &&
-                (compact_string(out, c->key, c->keylen) != 0 || nc_buf_appendc(out, ':') != 0))
+            if (obj && (nc_jsonstr_append(out, c->key, c->keylen, 0) != 0 ||
+                        nc_buf_appendc(out, ':') != 0))
                 return -1;
             if (nc_json_compact(c, out) != 0)
                 return -1;

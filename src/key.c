@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "normcache/hash.h"
+
 int nc_ident_valid(const char *s, size_t len, size_t max)
 {
     if (!s || len == 0 || len > max)
@@ -127,10 +129,5 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
 
 uint64_t nc_key_etag_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return nc_fnv1a64(p, n);
 }

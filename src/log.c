@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "normcache/buf.h"
+#include "normcache/jsonstr.h"
 
 static volatile int log_level = NC_LOG_INFO;
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -35,31 +36,6 @@ void nc_log_timestamp(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-int nc_json_quote(struct nc_buf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (nc_buf_reserve(out, len + 2))
-        return -1;
-    if (nc_buf_appendc(out, '"'))
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            rc = nc_buf_append(out, e, 2);
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rc = nc_buf_append(out, e, 6);
-        } else {
-            rc = nc_buf_appendc(out, (char)c);
-        }
-        if (rc)
-            return -1;
-    }
-    return nc_buf_appendc(out, '"');
-}
-
 void nc_log_write(enum nc_log_level level, const char *msg, const char *fields)
 {
     if (!nc_log_enabled(level))
@@ -71,8 +47,9 @@ void nc_log_write(enum nc_log_level level, const char *msg, const char *fields)
      * unless access logging is on. */
     nc_buf_init(&b);
     if (nc_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[level]) ||
-        nc_json_quote(&b, msg, strlen(msg)) || (fields && *fields && nc_buf_appendc(&b, ',')) ||
-        (fields && nc_buf_appends(&b, fields)) || nc_buf_append(&b, "}\n", 2)) {
+        nc_jsonstr_append(&b, msg, strlen(msg), 0) ||
+        (fields && *fields && nc_buf_appendc(&b, ',')) || (fields && nc_buf_appends(&b, fields)) ||
+        nc_buf_append(&b, "}\n", 2)) {
         nc_buf_free(&b);
         return;
     }

@@ -17,6 +17,7 @@
  * NC_NORM_TEXT is NFKC_Casefold from utf8proc, the same whitespace
  * collapse, then P* and whitespace trimmed from both ends. */
 #include "normcache/normalise.h"
+#include "normcache/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,45 +243,6 @@ static int norm_is_case_ignorable(uint32_t c)
  * UTF-8
  * ------------------------------------------------------------------------ */
 
-/* Decodes the well-formed sequence at p (p < end) into *cp and returns its
- * length, or returns 0 for anything else: overlong forms, surrogates,
- * values above U+10FFFF, stray continuation bytes, truncation. */
-size_t nc_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
-{
-    unsigned char c = p[0];
-    size_t n = (size_t)(end - p);
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n < 2 || (p[1] & 0xC0) != 0x80)
-            return 0;
-        *cp = ((uint32_t)(c & 0x1F) << 6) | (p[1] & 0x3F);
-        return 2;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
-        if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))
-            return 0;
-        *cp = v;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        uint32_t v = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
-                     ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
-        if (v < 0x10000 || v > 0x10FFFF)
-            return 0;
-        *cp = v;
-        return 4;
-    }
-    return 0;
-}
-
 /* Decodes the code point that ends just before p (start < p); the input
  * is already known to be valid. */
 static const unsigned char *norm_decode_prev(const unsigned char *start, const unsigned char *p,
@@ -295,46 +257,8 @@ static const unsigned char *norm_decode_prev(const unsigned char *start, const u
 
 static int norm_encode(struct nc_buf *out, uint32_t cp)
 {
-    char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (char)(0xF0 | (cp >> 18));
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return nc_buf_append(out, b, n);
-}
-
-int nc_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    const unsigned char *end = p + len;
-    uint32_t cp;
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        size_t n = nc_utf8_decode(p, end, &cp);
-        if (!n)
-            return 0;
-        p += n;
-    }
-    return 1;
+    char b[NC_UTF8_MAX];
+    return nc_buf_append(out, b, nc_utf8_encode(b, cp));
 }
 
 /* ------------------------------------------------------------------------

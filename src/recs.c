@@ -32,12 +32,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "normcache/clock.h"
+#include "normcache/hash.h"
 #include "normcache/http.h"
 #include "normcache/key.h"
 #include "normcache/log.h"
 #include "normcache/metrics.h"
 #include "normcache/normalise.h"
+#include "normcache/rand.h"
 #include "normcache/store.h"
+#include "normcache/utf8.h"
 
 #define NS "recommendations"
 #define LIMIT_DEFAULT 10
@@ -88,13 +92,6 @@ struct entry {
     const char *body;
     size_t len;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int entry_parse(const char *p, size_t n, struct entry *e)
 {
@@ -195,10 +192,7 @@ static atomic_int upstream_inflight;
 
 static unsigned table_hash(const char *key)
 {
-    unsigned h = 2166136261u;
-    for (; *key; key++)
-        h = (h ^ (unsigned char)*key) * 16777619u;
-    return h % TABLE_SIZE;
+    return (unsigned)(nc_fnv1a64(key, strlen(key)) % TABLE_SIZE);
 }
 
 /* Caller holds table_lock. */
@@ -575,12 +569,12 @@ static void on_flight_reply(void *priv, redisReply *reply)
             lock_release(f);
             upstream_start(f);
         } else if (reply->type == REDIS_REPLY_STRING &&
-                   entry_parse(reply->str, reply->len, &e) == 0 && wall_ms() < e.fresh_until_ms &&
-                   e.stored_ms >= f->min_stored_ms) {
+                   entry_parse(reply->str, reply->len, &e) == 0 &&
+                   nc_wall_ms() < e.fresh_until_ms && e.stored_ms >= f->min_stored_ms) {
             /* Somebody (another instance, or a flight that just ended)
              * stored a fresh answer: use it. */
             lock_release(f);
-            flight_finish(f, result_from_entry(&e, wall_ms()));
+            flight_finish(f, result_from_entry(&e, nc_wall_ms()));
         } else if (f->have_lock) {
             upstream_start(f);
         } else if (f->background) {
@@ -691,14 +685,14 @@ static void upstream_done(struct flight *f, CURLcode cc)
         fresh_ms = (long long)cfg->negative_ttl_s * 1000;
         px = fresh_ms;
     } else {
-        double u = (double)rand() / ((double)RAND_MAX + 1.0);
+        double u = nc_rand_unit();
         long long ttl_ms = (long long)nc_config_ns_ttl(cfg, NS) * 1000;
         fresh_ms = (long long)((double)ttl_ms * (1.0 - u * cfg->ttl_jitter_pct / 100.0));
         if (fresh_ms < 1)
             fresh_ms = 1;
         px = fresh_ms + (long long)cfg->stale_grace_s * 1000;
     }
-    int64_t now = wall_ms();
+    int64_t now = nc_wall_ms();
     struct nc_buf ent;
     nc_buf_init(&ent);
     int rc = nc_buf_printf(&ent, "NC1 %lld %lld %lld %d\n", (long long)now,
@@ -853,9 +847,10 @@ static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key
     }
     f = calloc(1, sizeof *f);
     char *qcopy = f ? strndup(query, qlen) : NULL;
-    if (!f || !qcopy) {
+    if (!f || !qcopy || nc_rand_token(f->token, sizeof f->token) != 0) {
         atomic_fetch_sub(&upstream_inflight, 1);
         pthread_mutex_unlock(&table_lock);
+        free(qcopy);
         free(f);
         free(wt);
         return -1;
@@ -871,8 +866,6 @@ static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key
     f->min_stored_ms = min_stored_ms;
     f->waiters = wt;
     nc_buf_init(&f->resp);
-    snprintf(f->token, sizeof f->token, "%08x%08x%08x%08x", (unsigned)rand(), (unsigned)rand(),
-             (unsigned)rand(), (unsigned)getpid());
     if (stale) {
         f->stale = result_new(stale->status == 404 ? 404 : 200, stale->body,
                               stale->status == 404 ? 0 : stale->len);
@@ -1110,11 +1103,13 @@ static enum MHD_Result go_upstream(struct nc_req *r, struct recs_req *rq, int by
     struct recs_worker *rw = r->w->recs;
     const struct entry *stale = r->have_value ? &rq->stale_entry : NULL;
     (void)bypass;
-    long long min_stored = rq->no_cache ? (long long)wall_ms() : stale ? stale->stored_ms + 1 : 0;
+    long long min_stored = rq->no_cache ? (long long)nc_wall_ms()
+                           : stale      ? stale->stored_ms + 1
+                                        : 0;
     if (flight_join(rw, r, r->key, r->scratch.data, r->scratch.len, rq->limit, 0, stale,
                     min_stored) != 0) {
         if (stale)
-            return answer_entry(r, stale, wall_ms());
+            return answer_entry(r, stale, nc_wall_ms());
         r->cache = "MISS";
         nc_req_header(r, "Retry-After", "1");
         nc_req_header(r, "Cache-Status", "normcache; detail=upstream-busy");
@@ -1129,14 +1124,14 @@ static enum MHD_Result go_upstream(struct nc_req *r, struct recs_req *rq, int by
 static enum MHD_Result after_read(struct nc_req *r, struct recs_req *rq)
 {
     const struct nc_config *cfg = r->w->cfg;
-    int64_t now = wall_ms();
+    int64_t now = nc_wall_ms();
     if (r->have_value && !rq->no_cache) {
         const struct entry *e = &rq->stale_entry;
         int fresh = now < e->fresh_until_ms;
         if (fresh && e->status == 200 && cfg->early_refresh_beta > 0 && e->delta_ms > 0) {
             /* XFetch: refresh early with a probability that rises as expiry
              * nears, scaled by how long a rebuild takes. */
-            double u = ((double)rand() + 1.0) / ((double)RAND_MAX + 2.0);
+            double u = 1.0 - nc_rand_unit(); /* (0, 1]: log(0) is -inf */
             double gap = -(double)e->delta_ms * cfg->early_refresh_beta * log(u);
             if ((double)now + gap >= (double)e->fresh_until_ms)
                 flight_join(r->w->recs, NULL, r->key, r->scratch.data, r->scratch.len, rq->limit, 1,
@@ -1241,7 +1236,6 @@ int nc_recs_worker_init(struct nc_worker *w, int epfd)
     curl_multi_setopt(rw->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     if (w->cfg->redis_enabled && !atomic_exchange(&sub_started, 1)) {
         sub_cfg = w->cfg;
-        srand((unsigned)(wall_ms() ^ getpid()));
         if (pthread_create(&sub_thread, NULL, sub_main, NULL) != 0)
             atomic_store(&sub_started, 0);
     }

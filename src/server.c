@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "normcache/clock.h"
 #include "normcache/http.h"
 #include "normcache/log.h"
 #include "normcache/metrics.h"

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "normcache/clock.h"
 #include "normcache/log.h"
 #include "normcache/metrics.h"
 
@@ -51,13 +52,6 @@ static atomic_int brk_failures;
 static atomic_llong brk_open_until;
 static atomic_int brk_cooldown;
 static atomic_int redis_seen_up = 1; /* last outcome of a command or connect */
-
-int64_t nc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void breaker_success(const struct nc_config *cfg, int probe)
 {

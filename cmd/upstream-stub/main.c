@@ -54,6 +54,8 @@
 #include <cJSON.h>
 #include <microhttpd.h>
 
+#include "normcache/hash.h"
+
 #define PROG "upstream-stub"
 
 /* Bounds of the request and setting values this stub accepts. */
@@ -570,18 +572,6 @@ static const char *const nouns[] = {"Kettle", "Lamp",   "Chair",  "Mug",   "Blan
                                     "Shelf",  "Vase",   "Clock",  "Rug",   "Pillow",  "Stool",
                                     "Bowl",   "Mirror", "Basket", "Teapot"};
 
-/* FNV-1a: a stable 64-bit hash, so that one query always yields one body. */
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 0xCBF29CE484222325u;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001B3u;
-    }
-    return h;
-}
-
 /*
  * The body for (query, limit). Items come from a generator seeded by the
  * query's hash, so a smaller limit gives a prefix of a larger one, and scores
@@ -589,7 +579,7 @@ static uint64_t fnv1a64(const char *s)
  */
 static cJSON *recommendations_build(const char *query, int limit)
 {
-    uint64_t seed = fnv1a64(query);
+    uint64_t seed = nc_fnv1a64(query, strlen(query)) /* stable: one query, one body */;
     cJSON *root = cJSON_CreateObject();
     cJSON *items;
 

@@ -132,6 +132,4 @@ void nc_http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 void nc_http_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                         enum MHD_ConnectionNotificationCode code);
 
-int64_t nc_now_us(void);
-
 #endif

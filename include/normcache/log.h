@@ -24,10 +24,6 @@ void nc_logf(enum nc_log_level level, const char *fmt, ...) __attribute__((forma
             nc_logf(NC_LOG_DEBUG, __VA_ARGS__);                                                    \
     } while (0)
 
-/* Appends s as a JSON string literal (with quotes) to out. */
-struct nc_buf;
-int nc_json_quote(struct nc_buf *out, const char *s, size_t len);
-
 /* RFC 3339 UTC timestamp with milliseconds into buf (>= 32 bytes). */
 void nc_log_timestamp(char *buf, size_t len);
 

@@ -25,12 +25,4 @@ enum nc_norm_mode { NC_NORM_TEXT = 0, NC_NORM_BASIC = 1 };
 int nc_normalise(enum nc_norm_mode mode, const char *in, size_t len, struct nc_buf *out,
                  const char **err);
 
-/* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
-int nc_utf8_valid(const char *s, size_t len);
-
-/* Decodes one UTF-8 sequence at p (p < end): returns its length and sets
- * *cp, or 0 when it is not well-formed (overlong, surrogate, > U+10FFFF,
- * truncated). Shared by the JSON parser. */
-size_t nc_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp);
-
 #endif

@@ -57,7 +57,4 @@ int nc_store_pending(const struct nc_store *s);
 enum nc_redis_state nc_store_state(const struct nc_config *cfg);
 int nc_store_breaker_open(void);
 
-/* Monotonic clock in milliseconds. */
-int64_t nc_now_ms(void);
-
 #endif

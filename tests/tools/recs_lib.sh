@@ -30,7 +30,7 @@ build_load_tool() {
     fi
     local tmp=$NC_LOAD.tmp.$$
     # shellcheck disable=SC2046
-    if cc -std=c11 -O2 -Wall -Wextra -o "$tmp" "$src" $(pkg-config --cflags --libs libcurl) 2>"$NC_TMP/cc.err"; then
+    if cc -std=c11 -O2 -Wall -Wextra -I"$NC_ROOT/include" -o "$tmp" "$src" $(pkg-config --cflags --libs libcurl) 2>"$NC_TMP/cc.err"; then
         mv -f "$tmp" "$NC_LOAD"
         return 0
     fi

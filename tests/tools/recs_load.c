@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "normcache/hash.h"
+
 struct rq {
     int idx, url_idx;
     CURL *easy;
@@ -56,13 +58,10 @@ static size_t on_body(char *p, size_t s, size_t n, void *u)
     struct rq *r = u;
     size_t len = s * n;
     if (!r->hashed) {
-        r->hash = 1469598103934665603ULL;
+        r->hash = NC_FNV1A64_INIT;
         r->hashed = 1;
     }
-    for (size_t i = 0; i < len; i++) {
-        r->hash ^= (unsigned char)p[i];
-        r->hash *= 1099511628211ULL;
-    }
+    r->hash = nc_fnv1a64_more(r->hash, p, len);
     return len;
 }
 
@@ -145,14 +144,29 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "n:c:kt:p:H:o:")) != -1) {
         switch (opt) {
-        case 'n': n = atol(optarg); break;
-        case 'c': c = atol(optarg); break;
-        case 'k': keepalive = 1; break;
-        case 't': timeout_ms = atol(optarg); break;
-        case 'p': pace_ms = atol(optarg); break;
-        case 'H': hdrs = curl_slist_append(hdrs, optarg); break;
-        case 'o': out = optarg; break;
-        default: usage();
+        case 'n':
+            n = atol(optarg);
+            break;
+        case 'c':
+            c = atol(optarg);
+            break;
+        case 'k':
+            keepalive = 1;
+            break;
+        case 't':
+            timeout_ms = atol(optarg);
+            break;
+        case 'p':
+            pace_ms = atol(optarg);
+            break;
+        case 'H':
+            hdrs = curl_slist_append(hdrs, optarg);
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        default:
+            usage();
         }
     }
     if (optind >= argc || n < 1)

@@ -18,6 +18,7 @@
 #include "normcache/json.h"
 #include "normcache/key.h"
 #include "normcache/normalise.h"
+#include "normcache/utf8.h"
 
 /* U+3000 IDEOGRAPHIC SPACE: whitespace in both modes, and not ASCII */
 #define IDSP "\xe3\x80\x80"
