@@ -5,14 +5,16 @@
  * 404 BYPASS and a PUT a 200 stored:false. Invalidations fail loudly (503),
  * because a caller that believes stale data is gone is worse off than one
  * that retries. */
+#include "normcache/cache.h"
+
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "normcache/http.h"
+#include "normcache/counters.h"
 #include "normcache/json.h"
 #include "normcache/key.h"
 #include "normcache/log.h"
-#include "normcache/metrics.h"
 #include "normcache/normalise.h"
 #include "normcache/store.h"
 #include "normcache/utf8.h"
@@ -92,18 +94,14 @@ static int key_from_params(struct nc_req *r, const struct nc_json *params, enum 
 /* Query-string form: ?q= or ?params=, exactly one, nothing else. */
 static int derive_from_args(struct nc_req *r, enum MHD_Result *ret)
 {
-    const struct nc_arg *q = NULL, *p = NULL;
-    for (int i = 0; i < r->nargs; i++) {
-        if (strcmp(r->args[i].name, "q") == 0)
-            q = &r->args[i];
-        else if (strcmp(r->args[i].name, "params") == 0)
-            p = &r->args[i];
-        else {
-            *ret = nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
-                                  "Only the query parameters q and params are accepted.");
-            return -1;
-        }
+    static const char *const names[2] = {"q", "params"};
+    const struct nc_arg *a[2];
+    if (nc_req_args(r, names, a, 2) != 0) {
+        *ret = nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
+                              "Only the query parameters q and params are accepted.");
+        return -1;
     }
+    const struct nc_arg *q = a[0], *p = a[1];
     if ((q != NULL) == (p != NULL)) {
         *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request",
                               "Give exactly one of q (a query text) and params (a JSON object).");
@@ -157,7 +155,7 @@ static void on_get(void *priv, redisReply *reply)
             r->have_value = 1;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         /* WRONGTYPE and friends: somebody else's data; a miss, not a crash. */
-        nc_metrics_redis_error(NC_REDIS_ERR_REPLY);
+        nc_counters_redis_error(NC_REDIS_ERR_REPLY);
     }
     settle(r);
 }
@@ -181,7 +179,7 @@ static void on_set(void *priv, redisReply *reply)
         r->redis_failed = 1;
     else if (reply->type != REDIS_REPLY_STATUS) {
         /* e.g. OOM with a noeviction Redis: not stored, and say so */
-        nc_metrics_redis_error(NC_REDIS_ERR_REPLY);
+        nc_counters_redis_error(NC_REDIS_ERR_REPLY);
         nc_logf(NC_LOG_WARN, "redis refused a SET: %.*s",
                 reply->type == REDIS_REPLY_ERROR ? (int)(reply->len > 200 ? 200 : reply->len) : 0,
                 reply->type == REDIS_REPLY_ERROR ? reply->str : "");
@@ -261,7 +259,7 @@ static void issue_scan(struct nc_req *r)
 static enum MHD_Result bypass_get(struct nc_req *r)
 {
     r->cache = "BYPASS";
-    nc_metrics_cache(r->w->metrics, r->ns, NC_RES_BYPASS);
+    nc_counters_cache(r->w->counters, r->ns, NC_RES_BYPASS);
     return nc_req_problem(r, 404, "cache_miss", "Not Found",
                           "Redis is unavailable; the entry could not be read.");
 }
@@ -291,11 +289,11 @@ static enum MHD_Result get_finish(struct nc_req *r)
         return bypass_get(r);
     if (!r->have_value) {
         r->cache = "MISS";
-        nc_metrics_cache(r->w->metrics, r->ns, NC_RES_MISS);
+        nc_counters_cache(r->w->counters, r->ns, NC_RES_MISS);
         return nc_req_problem(r, 404, "cache_miss", "Not Found", "No entry for this key.");
     }
     r->cache = "HIT";
-    nc_metrics_cache(r->w->metrics, r->ns, NC_RES_HIT);
+    nc_counters_cache(r->w->counters, r->ns, NC_RES_HIT);
     char v[64];
     if (r->num >= 0)
         snprintf(v, sizeof v, "max-age=%lld", r->num / 1000);
@@ -328,10 +326,8 @@ static enum MHD_Result put_reply_bypass(struct nc_req *r)
 {
     r->cache = "BYPASS";
     nc_buf_reset(&r->out);
-    nc_buf_appends(&r->out, "{\"key\":\"");
-    nc_buf_append(&r->out, r->key, (size_t)r->keylen);
-    nc_buf_appends(&r->out, "\",\"stored\":false}");
-    return nc_req_reply(r, 200, "application/json");
+    int rc = nc_buf_printf(&r->out, "{\"key\":\"%s\",\"stored\":false}", r->key);
+    return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
 static enum MHD_Result put_start(struct nc_req *r)
@@ -437,10 +433,8 @@ static enum MHD_Result put_finish(struct nc_req *r)
     if (r->redis_failed)
         return put_reply_bypass(r);
     nc_buf_reset(&r->out);
-    nc_buf_appends(&r->out, "{\"key\":\"");
-    nc_buf_append(&r->out, r->key, (size_t)r->keylen);
-    nc_buf_printf(&r->out, "\",\"ttl\":%d,\"stored\":true}", r->ttl);
-    return nc_req_reply(r, 200, "application/json");
+    int rc = nc_buf_printf(&r->out, "{\"key\":\"%s\",\"ttl\":%d,\"stored\":true}", r->key, r->ttl);
+    return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
 static enum MHD_Result unavailable(struct nc_req *r)
@@ -482,87 +476,63 @@ static enum MHD_Result delete_finish(struct nc_req *r)
     if (r->redis_failed)
         return unavailable(r);
     nc_buf_reset(&r->out);
-    nc_buf_printf(&r->out, "{\"deleted\":%lld}",
-                  r->route == NC_ROUTE_CACHE_FLUSH ? r->deleted : r->num);
-    return nc_req_reply(r, 200, "application/json");
+    int rc = nc_buf_printf(&r->out, "{\"deleted\":%lld}",
+                           r->route == NC_ROUTE_CACHE_FLUSH ? r->deleted : r->num);
+    return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
 /* Checks made once, before any body is read: namespace, then for PUT the
- * media type and announced size. Returns 0 or queues an error. */
-static int head_checks(struct nc_req *r, enum MHD_Result *ret)
+ * media type and announced size. */
+static enum MHD_Result cache_head(struct nc_req *r)
 {
     const char *ns = r->uri.data + 7; /* after "/cache/" */
     size_t nslen = r->path_len - 7;
-    if (!nc_ns_valid(ns, nslen)) {
-        *ret = nc_req_problem(r, 400, "invalid_namespace", "Bad Request",
+    if (!nc_ns_valid(ns, nslen))
+        return nc_req_problem(r, 400, "invalid_namespace", "Bad Request",
                               "The namespace must match [A-Za-z0-9_-]{1,64}.");
-        return -1;
-    }
     memcpy(r->ns, ns, nslen);
     r->ns[nslen] = '\0';
     if (r->route != NC_ROUTE_CACHE_PUT)
-        return 0;
-    if (!ctype_is_json(nc_req_hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-        *ret = nc_req_problem(r, 415, "unsupported_media_type", "Unsupported Media Type",
+        return MHD_YES;
+    if (!ctype_is_json(nc_req_hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return nc_req_problem(r, 415, "unsupported_media_type", "Unsupported Media Type",
                               "PUT bodies must be application/json.");
-        return -1;
-    }
     const char *cl = nc_req_hdr(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > r->w->cfg->max_body_bytes) {
         /* Refused before a byte of it is read; the connection closes. */
         nc_req_header(r, "Connection", "close");
-        *ret = nc_req_problem(r, 413, "body_too_large", "Content Too Large",
+        return nc_req_problem(r, 413, "body_too_large", "Content Too Large",
                               "The body is larger than MAX_BODY_BYTES.");
-        return -1;
     }
-    return 0;
+    return MHD_YES;
 }
 
-enum MHD_Result nc_handle_cache(struct nc_req *r, const char *upload, size_t *upload_size)
+static enum MHD_Result cache_start(struct nc_req *r)
 {
-    enum MHD_Result ret;
-    if (r->state == NC_REQ_BODY) {
-        if (!r->checked) {
-            /* First call: the head only. 413/415/400 can go out now (the
-             * connection then closes, which is right for a refused body). */
-            r->checked = 1;
-            if (head_checks(r, &ret) != 0)
-                return ret;
-            return MHD_YES;
-        }
-        if (*upload_size) {
-            if (r->route == NC_ROUTE_CACHE_PUT && !r->body_too_large) {
-                if (r->body.len + *upload_size > r->w->cfg->max_body_bytes)
-                    r->body_too_large = 1; /* chunked: keep reading, keep nothing */
-                else if (nc_buf_append(&r->body, upload, *upload_size) != 0)
-                    return MHD_NO;
-            }
-            *upload_size = 0;
-            return MHD_YES;
-        }
-        switch (r->route) {
-        case NC_ROUTE_CACHE_GET:
-            return get_start(r);
-        case NC_ROUTE_CACHE_PUT:
-            if (r->body_too_large) {
-                nc_req_header(r, "Connection", "close");
-                return nc_req_problem(r, 413, "body_too_large", "Content Too Large",
-                                      "The body is larger than MAX_BODY_BYTES.");
-            }
-            return put_start(r);
-        default:
-            return delete_start(r);
-        }
+    switch (r->route) {
+    case NC_ROUTE_CACHE_GET:
+        return get_start(r);
+    case NC_ROUTE_CACHE_PUT:
+        return put_start(r);
+    default:
+        return delete_start(r);
     }
-    if (r->state == NC_REQ_READY) {
-        switch (r->route) {
-        case NC_ROUTE_CACHE_GET:
-            return get_finish(r);
-        case NC_ROUTE_CACHE_PUT:
-            return put_finish(r);
-        default:
-            return delete_finish(r);
-        }
-    }
-    return MHD_YES; /* still waiting (spurious call while suspended) */
 }
+
+static enum MHD_Result cache_resume(struct nc_req *r)
+{
+    switch (r->route) {
+    case NC_ROUTE_CACHE_GET:
+        return get_finish(r);
+    case NC_ROUTE_CACHE_PUT:
+        return put_finish(r);
+    default:
+        return delete_finish(r);
+    }
+}
+
+const struct nc_handler nc_cache_handler = {
+    .head = cache_head,
+    .start = cache_start,
+    .resume = cache_resume,
+};

@@ -34,10 +34,10 @@
 
 #include "normcache/clock.h"
 #include "normcache/hash.h"
-#include "normcache/http.h"
+#include "normcache/req.h"
 #include "normcache/key.h"
 #include "normcache/log.h"
-#include "normcache/metrics.h"
+#include "normcache/counters.h"
 #include "normcache/normalise.h"
 #include "normcache/rand.h"
 #include "normcache/store.h"
@@ -644,22 +644,22 @@ static void upstream_done(struct flight *f, CURLcode cc)
     int status;
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         status = 504;
-        nc_metrics_upstream(rw->w->metrics, NC_UP_TIMEOUT);
+        nc_counters_upstream(rw->w->counters, NC_UP_TIMEOUT);
     } else if (cc != CURLE_OK || f->too_large) {
         status = 502;
-        nc_metrics_upstream(rw->w->metrics, NC_UP_ERROR);
+        nc_counters_upstream(rw->w->counters, NC_UP_ERROR);
     } else if (http == 404) {
         status = 404;
-        nc_metrics_upstream(rw->w->metrics, NC_UP_OK);
+        nc_counters_upstream(rw->w->counters, NC_UP_OK);
     } else if (http >= 200 && http < 300) {
         cJSON *doc =
             cJSON_ParseWithLengthOpts(f->resp.data ? f->resp.data : "", f->resp.len, NULL, 0);
         status = doc ? 200 : 502;
         cJSON_Delete(doc);
-        nc_metrics_upstream(rw->w->metrics, doc ? NC_UP_OK : NC_UP_ERROR);
+        nc_counters_upstream(rw->w->counters, doc ? NC_UP_OK : NC_UP_ERROR);
     } else {
         status = 502;
-        nc_metrics_upstream(rw->w->metrics, NC_UP_ERROR);
+        nc_counters_upstream(rw->w->counters, NC_UP_ERROR);
     }
     if (status >= 500) {
         nc_logf(NC_LOG_WARN, "upstream call for %s failed: %s (HTTP %ld)", f->key,
@@ -834,7 +834,7 @@ static int flight_join(struct recs_worker *rw, struct nc_req *r, const char *key
             while (*p)
                 p = &(*p)->next;
             *p = wt;
-            nc_metrics_coalesced(rw->w->metrics);
+            nc_counters_coalesced(rw->w->counters);
         }
         pthread_mutex_unlock(&table_lock);
         return 0;
@@ -944,7 +944,7 @@ static enum MHD_Result answer_entry(struct nc_req *r, const struct entry *e, int
     snprintf(cs, sizeof cs, "normcache; hit; ttl=%lld", ttl_s);
     nc_req_header(r, "Cache-Status", cs);
     r->cache = stale ? "STALE" : "HIT";
-    nc_metrics_cache(r->w->metrics, NS, stale ? NC_RES_STALE : NC_RES_HIT);
+    nc_counters_cache(r->w->counters, NS, stale ? NC_RES_STALE : NC_RES_HIT);
     long long fresh = e->fresh_until_ms - e->stored_ms;
     caching_headers(r, fresh / 1000, (now - e->stored_ms) / 1000, e->status == 200 ? e->body : NULL,
                     e->len);
@@ -983,7 +983,7 @@ static enum MHD_Result answer_result(struct nc_req *r, struct recs_req *rq)
                  res->stored ? "; stored" : "", rq->coalesced ? "; collapsed" : "");
     }
     nc_req_header(r, "Cache-Status", cs);
-    nc_metrics_cache(r->w->metrics, NS, res->bypass ? NC_RES_BYPASS : NC_RES_MISS);
+    nc_counters_cache(r->w->counters, NS, res->bypass ? NC_RES_BYPASS : NC_RES_MISS);
     caching_headers(r, res->max_age_s, 0, res->status == 200 ? res->body : NULL, res->len);
     return reply_body(r, res->status, res->body, res->len);
 }
@@ -1153,55 +1153,53 @@ static enum MHD_Result after_read(struct nc_req *r, struct recs_req *rq)
     return go_upstream(r, rq, r->redis_failed);
 }
 
-enum MHD_Result nc_handle_recommendations(struct nc_req *r, const char *upload, size_t *size)
+static void recs_done(struct nc_req *r)
 {
-    (void)upload;
     struct recs_req *rq = r->ext;
-    if (!size) { /* request completed: drop our state */
-        if (rq) {
-            result_put(rq->res);
-            free(rq);
-            r->ext = NULL;
-        }
-        return MHD_YES;
+    if (rq) {
+        result_put(rq->res);
+        free(rq);
+        r->ext = NULL;
     }
-    if (r->state == NC_REQ_BODY) {
-        if (!r->checked) {
-            r->checked = 1;
-            return MHD_YES;
-        }
-        if (*size) {
-            *size = 0;
-            return MHD_YES;
-        }
-        rq = calloc(1, sizeof *rq);
-        if (!rq)
-            return MHD_NO;
-        r->ext = rq;
-        enum MHD_Result ret;
-        if (parse_request(r, rq, &ret) != 0)
-            return ret;
-        parse_cache_control(nc_req_hdr(r, "Cache-Control"), rq);
-        if (rq->no_cache && !rq->only_if_cached)
-            return go_upstream(r, rq, 0);
-        const char *argv[2] = {"GET", r->key};
-        size_t lens[2] = {3, (size_t)r->keylen};
-        if (nc_store_command(r->w->store, on_read, r, 2, argv, lens) != 0) {
-            r->redis_failed = 1;
-            return after_read(r, rq);
-        }
-        r->outstanding++;
-        r->num = 0; /* phase: reading */
-        nc_req_suspend(r);
-        return MHD_YES;
+}
+
+static enum MHD_Result recs_start(struct nc_req *r)
+{
+    struct recs_req *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return nc_req_problem(r, 503, "out_of_memory", "Service Unavailable", "Out of memory.");
+    r->ext = rq;
+    enum MHD_Result ret;
+    if (parse_request(r, rq, &ret) != 0)
+        return ret;
+    parse_cache_control(nc_req_hdr(r, "Cache-Control"), rq);
+    if (rq->no_cache && !rq->only_if_cached)
+        return go_upstream(r, rq, 0);
+    const char *argv[2] = {"GET", r->key};
+    size_t lens[2] = {3, (size_t)r->keylen};
+    if (nc_store_command(r->w->store, on_read, r, 2, argv, lens) != 0) {
+        r->redis_failed = 1;
+        return after_read(r, rq);
     }
-    if (r->state == NC_REQ_READY) {
-        if (r->num == 0)
-            return after_read(r, rq);
-        return answer_result(r, rq);
-    }
+    r->outstanding++;
+    r->num = 0; /* phase: reading */
+    nc_req_suspend(r);
     return MHD_YES;
 }
+
+static enum MHD_Result recs_resume(struct nc_req *r)
+{
+    struct recs_req *rq = r->ext;
+    if (r->num == 0)
+        return after_read(r, rq);
+    return answer_result(r, rq);
+}
+
+const struct nc_handler nc_recs_handler = {
+    .start = recs_start,
+    .resume = recs_resume,
+    .done = recs_done,
+};
 
 /* --------------------------------------------------------- loop hooks */
 

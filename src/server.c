@@ -20,15 +20,18 @@
 #include <unistd.h>
 
 #include "normcache/clock.h"
-#include "normcache/http.h"
+#include "normcache/breaker.h"
+#include "normcache/counters.h"
 #include "normcache/log.h"
-#include "normcache/metrics.h"
 #include "normcache/recs.h"
+#include "normcache/router.h"
 #include "normcache/store.h"
+#include "normcache/worker.h"
 
 struct nc_loop {
-    struct nc_worker w; /* first: handlers get &loop->w */
+    struct nc_worker w; /* what the loop's requests see */
     struct nc_server *srv;
+    struct MHD_Daemon *daemon;
     pthread_t thread;
     int started;
     int epfd;
@@ -38,6 +41,7 @@ struct nc_loop {
 
 struct nc_server {
     const struct nc_config *cfg;
+    struct nc_breaker breaker; /* one Redis, one breaker for every worker */
     int nloops;
     struct nc_loop *loops;
     int port;
@@ -137,10 +141,13 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
         return -1;
     }
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = &l->wakefd};
-    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &e);
-    l->w.metrics = nc_metrics_new();
-    l->w.store = nc_store_new(cfg, l->epfd);
-    if (!l->w.metrics || !l->w.store) {
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &e) != 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    l->w.counters = nc_counters_new();
+    l->w.store = nc_store_new(cfg, &srv->breaker, l->epfd);
+    if (!l->w.counters || !l->w.store) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -156,20 +163,20 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     size_t mem = 8 * 1024 + 3 * cfg->max_query_bytes;
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                          (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
-    l->w.daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, nc_http_access, &l->w, MHD_OPTION_SOCK_ADDR,
+    l->daemon = MHD_start_daemon(
+        flags, (uint16_t)srv->port, NULL, NULL, nc_router_access, &l->w, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, nc_http_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
-        nc_http_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_http_uri_log, &l->w,
+        MHD_OPTION_NOTIFY_COMPLETED, nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
+        nc_router_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
-    if (!l->w.daemon) {
+    if (!l->daemon) {
         snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
         return -1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->w.daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (!di) {
         snprintf(err, errlen, "libmicrohttpd has no epoll support");
         return -1;
@@ -188,7 +195,7 @@ static int loop_timeout(struct nc_loop *l, int64_t now)
 {
     int t = 1000;
     MHD_UNSIGNED_LONG_LONG mt;
-    if (MHD_get_timeout(l->w.daemon, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)t)
+    if (MHD_get_timeout(l->daemon, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)t)
         t = (int)mt;
     int rt = nc_store_next_timeout_ms(l->w.store, now);
     if (rt >= 0 && rt < t)
@@ -217,7 +224,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     int64_t now = nc_now_ms();
     nc_store_tick(l->w.store, now);
     nc_recs_tick(&l->w, now);
-    MHD_run(l->w.daemon);
+    MHD_run(l->daemon);
     nc_store_flush(l->w.store);
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
@@ -236,7 +243,7 @@ static void *loop_main(void *arg)
 
     /* Graceful stop: no new connections; requests already being handled
      * (including ones waiting on Redis or the upstream) finish. */
-    MHD_socket ls = MHD_quiesce_daemon(l->w.daemon);
+    MHD_socket ls = MHD_quiesce_daemon(l->daemon);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
     int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
@@ -253,9 +260,9 @@ static void *loop_main(void *arg)
     nc_store_free(l->w.store);
     l->w.store = NULL;
     for (int i = 0; i < 5; i++)
-        MHD_run(l->w.daemon);
-    MHD_stop_daemon(l->w.daemon);
-    l->w.daemon = NULL;
+        MHD_run(l->daemon);
+    MHD_stop_daemon(l->daemon);
+    l->daemon = NULL;
     return NULL;
 }
 
@@ -268,11 +275,11 @@ static void server_free(struct nc_server *srv)
 {
     for (int i = 0; i < srv->nloops; i++) {
         struct nc_loop *l = &srv->loops[i];
-        if (l->w.daemon)
-            MHD_stop_daemon(l->w.daemon);
+        if (l->daemon)
+            MHD_stop_daemon(l->daemon);
         nc_recs_worker_free(&l->w);
         nc_store_free(l->w.store);
-        /* metrics blocks stay registered until exit: a scrape may be
+        /* counter blocks stay registered until exit: a scrape may be
          * running in another thread right now. */
         if (l->epfd >= 0)
             close(l->epfd);
@@ -291,6 +298,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         return -1;
     }
     srv->cfg = cfg;
+    nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {

@@ -9,15 +9,15 @@
 
 #include <errno.h>
 #include <hiredis/async.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "normcache/breaker.h"
 #include "normcache/clock.h"
 #include "normcache/log.h"
-#include "normcache/metrics.h"
+#include "normcache/counters.h"
 
 enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_READY };
 
@@ -30,6 +30,7 @@ struct pending {
 
 struct nc_store {
     const struct nc_config *cfg;
+    struct nc_breaker *brk; /* shared with the other workers' stores */
     int epfd;
     redisAsyncContext *ac;
     enum conn_state state;
@@ -44,78 +45,16 @@ struct nc_store {
     size_t cap, head, count;
 };
 
-/* ---------------------------------------------------------------- breaker */
-
-enum { BRK_CLOSED, BRK_OPEN, BRK_HALF_OPEN };
-static atomic_int brk_state = BRK_CLOSED;
-static atomic_int brk_failures;
-static atomic_llong brk_open_until;
-static atomic_int brk_cooldown;
-static atomic_int redis_seen_up = 1; /* last outcome of a command or connect */
-
-static void breaker_success(const struct nc_config *cfg, int probe)
+int nc_store_breaker_open(const struct nc_store *s)
 {
-    atomic_store(&redis_seen_up, 1);
-    atomic_store(&brk_failures, 0);
-    if (probe || atomic_load(&brk_state) != BRK_CLOSED) {
-        if (atomic_exchange(&brk_state, BRK_CLOSED) != BRK_CLOSED)
-            nc_logf(NC_LOG_INFO, "redis breaker closed: redis answers again");
-        atomic_store(&brk_cooldown, cfg->breaker_cooldown_ms);
-    }
+    return nc_breaker_is_open(s->brk);
 }
 
-static void breaker_open(int cooldown)
+enum nc_redis_state nc_store_state(const struct nc_store *s)
 {
-    atomic_store(&brk_cooldown, cooldown);
-    atomic_store(&brk_open_until, nc_now_ms() + cooldown);
-    atomic_store(&brk_state, BRK_OPEN);
-}
-
-static void breaker_failure(const struct nc_config *cfg, int probe)
-{
-    atomic_store(&redis_seen_up, 0);
-    if (probe) {
-        int cd = atomic_load(&brk_cooldown) * 2;
-        if (cd > 30000)
-            cd = 30000;
-        breaker_open(cd);
-        nc_logf(NC_LOG_WARN, "redis breaker probe failed: open for %d ms", cd);
-        return;
-    }
-    int n = atomic_fetch_add(&brk_failures, 1) + 1;
-    int expected = BRK_CLOSED;
-    if (n >= cfg->breaker_failures &&
-        atomic_compare_exchange_strong(&brk_state, &expected, BRK_OPEN)) {
-        breaker_open(cfg->breaker_cooldown_ms);
-        nc_logf(NC_LOG_WARN, "redis breaker open after %d consecutive failures: for %d ms", n,
-                cfg->breaker_cooldown_ms);
-    }
-}
-
-/* 0: go ahead; 1: go ahead as the probe; -1: refuse. */
-static int breaker_allow(void)
-{
-    int st = atomic_load(&brk_state);
-    if (st == BRK_CLOSED)
-        return 0;
-    if (st == BRK_HALF_OPEN)
-        return -1;
-    if (nc_now_ms() < atomic_load(&brk_open_until))
-        return -1;
-    int expected = BRK_OPEN;
-    return atomic_compare_exchange_strong(&brk_state, &expected, BRK_HALF_OPEN) ? 1 : -1;
-}
-
-int nc_store_breaker_open(void)
-{
-    return atomic_load(&brk_state) != BRK_CLOSED;
-}
-
-enum nc_redis_state nc_store_state(const struct nc_config *cfg)
-{
-    if (!cfg->redis_enabled)
+    if (!s->cfg->redis_enabled)
         return NC_REDIS_DISABLED;
-    if (nc_store_breaker_open() || !atomic_load(&redis_seen_up))
+    if (nc_breaker_is_open(s->brk) || !nc_breaker_seen_up(s->brk))
         return NC_REDIS_DOWN;
     return NC_REDIS_UP;
 }
@@ -223,19 +162,18 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         nc_logf(NC_LOG_ERROR, "redis refused connection setup (AUTH/SELECT): %.*s",
                 (int)(reply->len > 200 ? 200 : reply->len), reply->str);
         s->setup_failed = 1;
-        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
-        breaker_failure(s->cfg, 0);
+        nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
+        nc_breaker_failure(s->brk, 0, nc_now_ms());
         redisAsyncDisconnect(ac);
     }
     if (s->setup_failed)
         reply = NULL; /* e.g. the NOAUTH errors that follow */
     if (reply) {
-        if (p.probe || s->state != CONN_READY || atomic_load(&brk_failures) ||
-            !atomic_load(&redis_seen_up))
-            breaker_success(s->cfg, p.probe);
+        if (p.probe || s->state != CONN_READY || !nc_breaker_is_healthy(s->brk))
+            nc_breaker_success(s->brk, p.probe);
         s->state = CONN_READY;
     } else if (p.probe) {
-        breaker_failure(s->cfg, 1);
+        nc_breaker_failure(s->brk, 1, nc_now_ms());
     }
     if (p.cb)
         p.cb(p.priv, reply);
@@ -248,10 +186,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
         /* hiredis frees the context right after this (without calling
          * on_disconnect, as it never connected). */
         nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
-        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
+        nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         s->ac = NULL;
         s->state = CONN_NONE;
-        breaker_failure(s->cfg, 0);
+        nc_breaker_failure(s->brk, 0, nc_now_ms());
         return;
     }
     s->state = CONN_READY;
@@ -262,8 +200,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     struct nc_store *s = ac->data;
     if (status != REDIS_OK && !s->dropping) {
         nc_logf(NC_LOG_WARN, "redis connection lost: %s", ac->errstr);
-        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
-        breaker_failure(s->cfg, 0);
+        nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
+        nc_breaker_failure(s->brk, 0, nc_now_ms());
     }
     s->ac = NULL;
     s->state = CONN_NONE;
@@ -278,7 +216,7 @@ static void drop_connection(struct nc_store *s, int failure)
      * a single scheduling stall on a busy machine must not open the
      * breaker (that would turn a blip into a second of BYPASS). */
     if (failure)
-        breaker_failure(s->cfg, 0);
+        nc_breaker_failure(s->brk, 0, nc_now_ms());
     redisAsyncContext *ac = s->ac;
     s->dropping = 1;
     redisAsyncFree(ac); /* calls on_reply(NULL) per pending, then on_disconnect */
@@ -295,9 +233,9 @@ static int start_connection(struct nc_store *s)
         return -1;
     if (ac->err) {
         nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
-        nc_metrics_redis_error(NC_REDIS_ERR_CONNECT);
+        nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         redisAsyncFree(ac);
-        breaker_failure(cfg, 0);
+        nc_breaker_failure(s->brk, 0, nc_now_ms());
         return -1;
     }
     ac->data = s;
@@ -323,13 +261,12 @@ static int start_connection(struct nc_store *s)
      * connect deadline plus a command timeout. */
     int64_t dl = s->connect_deadline + cfg->redis_timeout_ms;
     if (cfg->redis_password[0]) {
-        const char *argv[3] = {"AUTH", cfg->redis_user, cfg->redis_password};
-        const size_t lens[3] = {4, strlen(cfg->redis_user), strlen(cfg->redis_password)};
+        /* AUTH [user] password: the password is always the last one. */
         int argc = cfg->redis_user[0] ? 3 : 2;
-        if (argc == 2) {
-            argv[1] = cfg->redis_password;
-            ((size_t *)lens)[1] = lens[2];
-        }
+        const char *argv[3] = {"AUTH", cfg->redis_user, cfg->redis_password};
+        size_t lens[3] = {4, strlen(cfg->redis_user), strlen(cfg->redis_password)};
+        argv[argc - 1] = cfg->redis_password;
+        lens[argc - 1] = lens[2];
         if (ring_push(s, (struct pending){NULL, NULL, dl, 0}) != 0 ||
             redisAsyncCommandArgv(ac, on_reply, s, argc, argv, lens) != REDIS_OK)
             goto fail;
@@ -349,15 +286,15 @@ fail:
     return -1;
 }
 
-struct nc_store *nc_store_new(const struct nc_config *cfg, int epfd)
+struct nc_store *nc_store_new(const struct nc_config *cfg, struct nc_breaker *brk, int epfd)
 {
     struct nc_store *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->cfg = cfg;
+    s->brk = brk;
     s->epfd = epfd;
     s->fd = -1;
-    atomic_store(&brk_cooldown, cfg->breaker_cooldown_ms);
     return s;
 }
 
@@ -393,7 +330,7 @@ static void send_probe(struct nc_store *s)
     static const char *argv[1] = {"PING"};
     static const size_t lens[1] = {4};
     if ((!s->ac && start_connection(s) != 0) || queue(s, NULL, NULL, 1, argv, lens, 1) != 0)
-        breaker_failure(s->cfg, 1);
+        nc_breaker_failure(s->brk, 1, nc_now_ms());
 }
 
 int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
@@ -401,10 +338,10 @@ int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, 
 {
     if (!s->cfg->redis_enabled)
         return -1;
-    if (nc_store_breaker_open()) {
+    if (nc_breaker_is_open(s->brk)) {
         /* Open (or half-open): nothing is attempted for callers; when the
          * cooldown is over, one worker sends the probe. */
-        if (breaker_allow() == 1)
+        if (nc_breaker_allow(s->brk, nc_now_ms()) == 1)
             send_probe(s);
         return -1;
     }
@@ -446,8 +383,8 @@ void nc_store_tick(struct nc_store *s, int64_t now_ms)
         return;
     nc_logf(NC_LOG_WARN, "redis %s timed out: dropping the connection",
             s->state == CONN_CONNECTING ? "connect" : "command");
-    nc_metrics_redis_error(s->state == CONN_CONNECTING ? NC_REDIS_ERR_CONNECT
-                                                       : NC_REDIS_ERR_TIMEOUT);
+    nc_counters_redis_error(s->state == CONN_CONNECTING ? NC_REDIS_ERR_CONNECT
+                                                        : NC_REDIS_ERR_TIMEOUT);
     /* A pending probe's failure is counted in on_reply(NULL). */
     drop_connection(s, 1);
 }
@@ -464,9 +401,4 @@ int nc_store_next_timeout_ms(const struct nc_store *s, int64_t now_ms)
     if (dl == INT64_MAX)
         return -1;
     return dl <= now_ms ? 0 : (int)(dl - now_ms);
-}
-
-int nc_store_pending(const struct nc_store *s)
-{
-    return (int)s->count;
 }

@@ -7,7 +7,10 @@
 
 #include <stdint.h>
 
-struct nc_worker;
+#include "normcache/req.h"
+
+/* The GET /products/recommendations handler. */
+extern const struct nc_handler nc_recs_handler;
 
 /* Sets up the worker's upstream client on its epoll fd. 0 or -1. */
 int nc_recs_worker_init(struct nc_worker *w, int epfd);

@@ -1,5 +1,5 @@
-/* store.h - one worker's asynchronous Redis connection, plus the circuit
- * breaker shared by all workers.
+/* store.h - one worker's asynchronous Redis connection, reporting to a
+ * circuit breaker (breaker.h) shared by all workers.
  *
  * The connection lives in the worker's epoll loop: it is opened lazily,
  * re-opened after any error, and every command carries a deadline (hiredis
@@ -8,8 +8,8 @@
  * or timeouts, the breaker opens and no command is attempted until one probe
  * succeeds after the cooldown.
  *
- * Not thread-safe: each worker owns one nc_store. The breaker is shared and
- * lock-free (atomics). */
+ * Not thread-safe: each worker owns one nc_store (nc_store_state and
+ * nc_store_breaker_open excepted). */
 #ifndef NC_STORE_H
 #define NC_STORE_H
 
@@ -18,6 +18,7 @@
 
 #include "normcache/config.h"
 
+struct nc_breaker;
 struct nc_store;
 
 /* Called exactly once per accepted command, always from the worker's loop
@@ -31,8 +32,9 @@ enum nc_redis_state { NC_REDIS_DISABLED = 0, NC_REDIS_UP, NC_REDIS_DOWN };
 /* Creates a store for a worker whose loop uses epfd. The store registers
  * its socket in epfd with data.ptr pointing at the store itself; the loop
  * hands such events to nc_store_on_event(). Returns NULL on out of memory.
- * cfg must outlive the store. */
-struct nc_store *nc_store_new(const struct nc_config *cfg, int epfd);
+ * cfg and brk (shared by every store talking to the same Redis) are the
+ * caller's and must outlive the store. */
+struct nc_store *nc_store_new(const struct nc_config *cfg, struct nc_breaker *brk, int epfd);
 /* Fails every pending command (callbacks get NULL) and frees. Accepts NULL. */
 void nc_store_free(struct nc_store *s);
 
@@ -50,11 +52,10 @@ void nc_store_on_event(struct nc_store *s, uint32_t events);
 void nc_store_flush(struct nc_store *s);
 void nc_store_tick(struct nc_store *s, int64_t now_ms);
 int nc_store_next_timeout_ms(const struct nc_store *s, int64_t now_ms);
-/* Number of commands waiting for a reply. */
-int nc_store_pending(const struct nc_store *s);
 
-/* Process-wide view for /readyz and metrics. */
-enum nc_redis_state nc_store_state(const struct nc_config *cfg);
-int nc_store_breaker_open(void);
+/* The view of /readyz and the metrics: disabled, up, or down (the breaker
+ * is open or the last command failed). Any thread. */
+enum nc_redis_state nc_store_state(const struct nc_store *s);
+int nc_store_breaker_open(const struct nc_store *s);
 
 #endif

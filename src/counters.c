@@ -1,31 +1,36 @@
-/* metrics.c - Prometheus metrics (see metrics.h).
+/* counters.c - the service's counters and their Prometheus text (see
+ * counters.h).
  *
  * Workers bump plain integers in their own block; a scrape sums the blocks
  * with relaxed atomic loads. Namespace labels are interned into a global
  * table of at most 64 names (a mutex only when a new name arrives); the
  * rest count under "_other", so callers cannot explode the label set. */
-#include "normcache/metrics.h"
+#include "normcache/counters.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "normcache/http.h"
 #include "normcache/key.h"
-#include "normcache/store.h"
 
 #define N_METHODS 5 /* GET HEAD PUT DELETE other */
 #define N_CODES 18
 #define N_BUCKETS 16
 #define MAX_NS 64
 
+const char *nc_route_name(int route)
+{
+    static const char *names[NC_ROUTE__COUNT] = {"other",        "cache_get",   "cache_put",
+                                                 "cache_delete", "cache_flush", "recommendations",
+                                                 "health",       "metrics"};
+    return route >= 0 && route < NC_ROUTE__COUNT ? names[route] : "other";
+}
+
 static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
                                    414, 415, 429, 500, 501, 502, 503, 504, 0};
 static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "OTHER"};
-static const char *routes[NC_ROUTE__COUNT] = {"other",        "cache_get",   "cache_put",
-                                              "cache_delete", "cache_flush", "recommendations",
-                                              "health",       "metrics"};
 /* Upper bounds in microseconds: 100 us .. 10 s. */
 static const int64_t bucket_us[N_BUCKETS] = {100,     250,     500,     1000,    2500,   5000,
                                              10000,   25000,   50000,   100000,  250000, 500000,
@@ -39,18 +44,18 @@ static const char *redis_kinds[NC_REDIS_ERR__COUNT] = {"connect", "timeout", "re
 
 typedef atomic_ullong ctr;
 
-struct nc_metrics {
+struct nc_counters {
     ctr requests[NC_ROUTE__COUNT][N_METHODS][N_CODES];
     ctr buckets[NC_ROUTE__COUNT][N_BUCKETS + 1]; /* +Inf last */
     ctr dur_sum_us[NC_ROUTE__COUNT];
     ctr cache[MAX_NS + 1][NC_RES__COUNT]; /* MAX_NS: "_other" */
     ctr upstream[NC_UP__COUNT];
     ctr coalesced;
-    struct nc_metrics *next;
+    struct nc_counters *next;
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct nc_metrics *blocks;
+static struct nc_counters *blocks;
 static char ns_names[MAX_NS][NC_NS_MAX + 1];
 static atomic_int ns_count;
 static ctr redis_errors[NC_REDIS_ERR__COUNT];
@@ -63,9 +68,9 @@ static inline void bump(ctr *c, unsigned long long by)
                           memory_order_relaxed);
 }
 
-struct nc_metrics *nc_metrics_new(void)
+struct nc_counters *nc_counters_new(void)
 {
-    struct nc_metrics *m = calloc(1, sizeof *m);
+    struct nc_counters *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     pthread_mutex_lock(&reg_lock);
@@ -73,20 +78,6 @@ struct nc_metrics *nc_metrics_new(void)
     blocks = m;
     pthread_mutex_unlock(&reg_lock);
     return m;
-}
-
-void nc_metrics_free(struct nc_metrics *m)
-{
-    if (!m)
-        return;
-    pthread_mutex_lock(&reg_lock);
-    for (struct nc_metrics **p = &blocks; *p; p = &(*p)->next)
-        if (*p == m) {
-            *p = m->next;
-            break;
-        }
-    pthread_mutex_unlock(&reg_lock);
-    free(m);
 }
 
 static int method_idx(const char *m)
@@ -107,8 +98,8 @@ static int code_idx(int status)
     return N_CODES - 1;
 }
 
-void nc_metrics_request(struct nc_metrics *m, int route, const char *method, int status,
-                        int64_t dur_us)
+void nc_counters_request(struct nc_counters *m, int route, const char *method, int status,
+                         int64_t dur_us)
 {
     if (!m || route < 0 || route >= NC_ROUTE__COUNT)
         return;
@@ -143,25 +134,25 @@ static int ns_idx(const char *ns)
     return idx;
 }
 
-void nc_metrics_cache(struct nc_metrics *m, const char *ns, enum nc_cache_result res)
+void nc_counters_cache(struct nc_counters *m, const char *ns, enum nc_cache_result res)
 {
     if (m && ns && *ns)
         bump(&m->cache[ns_idx(ns)][res], 1);
 }
 
-void nc_metrics_upstream(struct nc_metrics *m, enum nc_upstream_result res)
+void nc_counters_upstream(struct nc_counters *m, enum nc_upstream_result res)
 {
     if (m)
         bump(&m->upstream[res], 1);
 }
 
-void nc_metrics_coalesced(struct nc_metrics *m)
+void nc_counters_coalesced(struct nc_counters *m)
 {
     if (m)
         bump(&m->coalesced, 1);
 }
 
-void nc_metrics_redis_error(enum nc_redis_err kind)
+void nc_counters_redis_error(enum nc_redis_err kind)
 {
     atomic_fetch_add_explicit(&redis_errors[kind], 1, memory_order_relaxed);
 }
@@ -171,7 +162,7 @@ static unsigned long long rd(const ctr *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
+int nc_counters_render(struct nc_buf *o)
 {
     int rc = 0;
     pthread_mutex_lock(&reg_lock);
@@ -181,13 +172,13 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
         for (int me = 0; me < N_METHODS; me++)
             for (int c = 0; c < N_CODES; c++) {
                 unsigned long long v = 0;
-                for (struct nc_metrics *m = blocks; m; m = m->next)
+                for (struct nc_counters *m = blocks; m; m = m->next)
                     v += rd(&m->requests[r][me][c]);
                 if (v)
                     rc |= nc_buf_printf(o,
                                         "normcache_http_requests_total{route=\"%s\",method=\"%s\","
                                         "code=\"%d\"} %llu\n",
-                                        routes[r], methods[me], codes[c], v);
+                                        nc_route_name(r), methods[me], codes[c], v);
             }
     rc |= nc_buf_appends(o, "# HELP normcache_http_request_duration_seconds Time from request "
                             "head to response queued.\n"
@@ -195,19 +186,19 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
     for (int r = 0; r < NC_ROUTE__COUNT; r++) {
         unsigned long long cum = 0, sum = 0;
         for (int b = 0; b <= N_BUCKETS; b++) {
-            for (struct nc_metrics *m = blocks; m; m = m->next)
+            for (struct nc_counters *m = blocks; m; m = m->next)
                 cum += rd(&m->buckets[r][b]);
             rc |= nc_buf_printf(o,
                                 "normcache_http_request_duration_seconds_bucket{route=\"%s\","
                                 "le=\"%s\"} %llu\n",
-                                routes[r], b < N_BUCKETS ? bucket_le[b] : "+Inf", cum);
+                                nc_route_name(r), b < N_BUCKETS ? bucket_le[b] : "+Inf", cum);
         }
-        for (struct nc_metrics *m = blocks; m; m = m->next)
+        for (struct nc_counters *m = blocks; m; m = m->next)
             sum += rd(&m->dur_sum_us[r]);
         rc |= nc_buf_printf(o,
                             "normcache_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
                             "normcache_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                            routes[r], (double)sum / 1e6, routes[r], cum);
+                            nc_route_name(r), (double)sum / 1e6, nc_route_name(r), cum);
     }
     rc |= nc_buf_appends(o, "# HELP normcache_cache_results_total Cache lookups by namespace "
                             "and result (at most 64 namespaces, the rest as _other).\n"
@@ -218,7 +209,7 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
             continue;
         for (int res = 0; res < NC_RES__COUNT; res++) {
             unsigned long long v = 0;
-            for (struct nc_metrics *m = blocks; m; m = m->next)
+            for (struct nc_counters *m = blocks; m; m = m->next)
                 v += rd(&m->cache[n][res]);
             if (v || n < MAX_NS)
                 rc |= nc_buf_printf(
@@ -231,24 +222,17 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
     for (int k = 0; k < NC_REDIS_ERR__COUNT; k++)
         rc |= nc_buf_printf(o, "normcache_redis_errors_total{kind=\"%s\"} %llu\n", redis_kinds[k],
                             rd(&redis_errors[k]));
-    rc |= nc_buf_printf(o,
-                        "# HELP normcache_redis_up 1 when the last Redis command succeeded.\n"
-                        "# TYPE normcache_redis_up gauge\nnormcache_redis_up %d\n"
-                        "# HELP normcache_redis_breaker_open 1 while the Redis circuit breaker "
-                        "is open.\n# TYPE normcache_redis_breaker_open gauge\n"
-                        "normcache_redis_breaker_open %d\n",
-                        redis_up, breaker_open);
     rc |= nc_buf_appends(o, "# HELP normcache_upstream_requests_total Upstream calls by "
                             "outcome.\n# TYPE normcache_upstream_requests_total counter\n");
     for (int u = 0; u < NC_UP__COUNT; u++) {
         unsigned long long v = 0;
-        for (struct nc_metrics *m = blocks; m; m = m->next)
+        for (struct nc_counters *m = blocks; m; m = m->next)
             v += rd(&m->upstream[u]);
         rc |= nc_buf_printf(o, "normcache_upstream_requests_total{result=\"%s\"} %llu\n",
                             up_results[u], v);
     }
     unsigned long long co = 0;
-    for (struct nc_metrics *m = blocks; m; m = m->next)
+    for (struct nc_counters *m = blocks; m; m = m->next)
         co += rd(&m->coalesced);
     rc |= nc_buf_printf(o,
                         "# HELP normcache_upstream_coalesced_total Requests that shared another "
@@ -262,22 +246,4 @@ int nc_metrics_render(struct nc_buf *o, int redis_up, int breaker_open)
                         NC_VERSION);
     pthread_mutex_unlock(&reg_lock);
     return rc ? -1 : 0;
-}
-
-enum MHD_Result nc_handle_metrics(struct nc_req *r, const char *upload, size_t *upload_size)
-{
-    (void)upload;
-    if (!r->checked) {
-        r->checked = 1;
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    nc_buf_reset(&r->out);
-    int up = nc_store_state(r->w->cfg) == NC_REDIS_UP;
-    if (nc_metrics_render(&r->out, up, nc_store_breaker_open()) != 0)
-        return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
-    return nc_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -1,0 +1,27 @@
+/* worker.h - what one worker (one thread, one event loop) lends to the
+ * requests it runs: the configuration, its Redis connection, its counters
+ * and the recommendations state.
+ *
+ * Owned by the server (server.c), which creates it before the loop starts
+ * and frees what it points to after the loop stopped. Only the worker's own
+ * thread touches it. */
+#ifndef NC_WORKER_H
+#define NC_WORKER_H
+
+#include "normcache/config.h"
+#include "normcache/counters.h"
+#include "normcache/store.h"
+
+struct nc_worker {
+    int id;
+    const struct nc_config *cfg;
+    struct nc_store *store;
+    struct nc_counters *counters;
+    void *recs;     /* recommendations state for this worker (recs.h) */
+    int active;     /* requests the handler has seen and not completed */
+    int suspended;  /* of which waiting on I/O */
+    int conns;      /* open HTTP connections */
+    int conns_peak; /* most open since memory was last given back */
+};
+
+#endif

@@ -1,0 +1,27 @@
+/* metrics_http.c - GET /metrics (see metrics_http.h): the counters summed
+ * over all workers, then the gauges that describe Redis as this process
+ * sees it. */
+#include "normcache/metrics_http.h"
+
+#include "normcache/counters.h"
+#include "normcache/store.h"
+
+static enum MHD_Result metrics_start(struct nc_req *r)
+{
+    const struct nc_store *s = r->w->store;
+    nc_buf_reset(&r->out);
+    int rc = nc_counters_render(&r->out);
+    if (rc == 0)
+        rc = nc_buf_printf(&r->out,
+                           "# HELP normcache_redis_up 1 when the last Redis command succeeded.\n"
+                           "# TYPE normcache_redis_up gauge\nnormcache_redis_up %d\n"
+                           "# HELP normcache_redis_breaker_open 1 while the Redis circuit "
+                           "breaker is open.\n# TYPE normcache_redis_breaker_open gauge\n"
+                           "normcache_redis_breaker_open %d\n",
+                           nc_store_state(s) == NC_REDIS_UP, nc_store_breaker_open(s));
+    return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+const struct nc_handler nc_metrics_handler = {
+    .start = metrics_start,
+};

@@ -1,0 +1,276 @@
+/* router.c - the route table and the libmicrohttpd callbacks (see
+ * router.h).
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * with the head, once per body chunk, once when the body is complete, and
+ * again after a resume. The router turns that into the handler's hooks
+ * (req.h): head, start, resume, done. A response is queued only from the
+ * final call on, never from the first — except a refusal, after which
+ * libmicrohttpd closes the connection, which is right for a refused body —
+ * because keep-alive is most of the throughput. */
+#include "normcache/router.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+#include <strings.h>
+
+#include "normcache/cache.h"
+#include "normcache/health.h"
+#include "normcache/metrics_http.h"
+#include "normcache/recs.h"
+#include "normcache/req.h"
+
+struct route_method {
+    const char *method;
+    enum nc_route label;
+    int takes_body;
+};
+
+struct route {
+    const char *path;
+    int dir;  /* matches "<path>/<something>" (and "<path>" alone, as a 404) */
+    int auth; /* needs a bearer token when AUTH_TOKENS is set */
+    const char *allow;
+    enum nc_route other_label; /* for a 405 */
+    struct route_method methods[4];
+    const struct nc_handler *handler;
+};
+
+#define ROUTE_GET_HEAD(label)                                                                      \
+    {                                                                                              \
+        {"GET", (label), 0},                                                                       \
+        {                                                                                          \
+            "HEAD", (label), 0                                                                     \
+        }                                                                                          \
+    }
+
+static const struct route router_routes[] = {
+    {"/cache",
+     1,
+     1,
+     "GET, HEAD, PUT, DELETE",
+     NC_ROUTE_OTHER,
+     {{"GET", NC_ROUTE_CACHE_GET, 0},
+      {"HEAD", NC_ROUTE_CACHE_GET, 0},
+      {"PUT", NC_ROUTE_CACHE_PUT, 1},
+      {"DELETE", NC_ROUTE_CACHE_DELETE, 0}},
+     &nc_cache_handler},
+    {"/products/recommendations", 0, 0, "GET, HEAD", NC_ROUTE_RECOMMENDATIONS,
+     ROUTE_GET_HEAD(NC_ROUTE_RECOMMENDATIONS), &nc_recs_handler},
+    {"/healthz", 0, 0, "GET, HEAD", NC_ROUTE_HEALTH, ROUTE_GET_HEAD(NC_ROUTE_HEALTH),
+     &nc_health_handler},
+    {"/readyz", 0, 0, "GET, HEAD", NC_ROUTE_HEALTH, ROUTE_GET_HEAD(NC_ROUTE_HEALTH),
+     &nc_health_handler},
+    {"/metrics", 0, 0, "GET, HEAD", NC_ROUTE_METRICS, ROUTE_GET_HEAD(NC_ROUTE_METRICS),
+     &nc_metrics_handler},
+};
+
+/* ------------------------------------------------------ connection hooks */
+
+void nc_router_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct nc_worker *w = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (++w->conns > w->conns_peak)
+            w->conns_peak = w->conns;
+        *socket_ctx = nc_req_new(w, conn); /* NULL: the URI hook refuses it */
+    } else {
+        w->conns--;
+        nc_req_free(*socket_ctx);
+        *socket_ctx = NULL;
+    }
+}
+
+void *nc_router_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct nc_req *r = ci ? ci->socket_context : NULL;
+    if (!r || nc_req_reset(r, uri) != 0)
+        return NULL;
+    return r;
+}
+
+void nc_router_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*req_cls)
+        nc_req_end(*req_cls);
+}
+
+/* ---------------------------------------------------------- head checks */
+
+struct hdr_scan {
+    int content_length;
+    int transfer_encoding;
+    int te_chunked;
+};
+
+static enum MHD_Result router_scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          const char *value)
+{
+    struct hdr_scan *h = cls;
+    (void)kind;
+    if (strcasecmp(key, "Content-Length") == 0)
+        h->content_length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->transfer_encoding++;
+        h->te_chunked = value && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/* Framing that a proxy in front might read differently. */
+static int router_framing_ok(const struct nc_req *r)
+{
+    struct hdr_scan h = {0, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, router_scan_header, &h);
+    return !(h.content_length > 1 || h.transfer_encoding > 1 ||
+             (h.content_length && h.transfer_encoding) || (h.transfer_encoding && !h.te_chunked));
+}
+
+static int router_auth_ok(const struct nc_req *r)
+{
+    const struct nc_config *cfg = r->w->cfg;
+    if (!cfg->n_auth_tokens)
+        return 1;
+    const char *h = nc_req_hdr(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *tok = h + 7;
+    size_t n = strlen(tok);
+    int ok = 0;
+    /* Every token is compared, in constant time per token, so timing does
+     * not tell which one (or which prefix) matched. */
+    for (int i = 0; i < cfg->n_auth_tokens; i++)
+        if (cfg->auth_token_lens[i] == n)
+            ok |= CRYPTO_memcmp(cfg->auth_tokens[i], tok, n) == 0;
+    return ok;
+}
+
+/* The route whose path matches, or NULL; *bare is set for a directory
+ * route's own path (nothing after it). */
+static const struct route *router_match(const struct nc_req *r, int *bare)
+{
+    const char *path = r->uri.data;
+    *bare = 0;
+    for (size_t i = 0; i < sizeof router_routes / sizeof router_routes[0]; i++) {
+        const struct route *rt = &router_routes[i];
+        size_t n = strlen(rt->path);
+        if (r->path_len < n || memcmp(path, rt->path, n) != 0)
+            continue;
+        if (r->path_len == n) {
+            *bare = rt->dir;
+            return rt;
+        }
+        if (rt->dir && path[n] == '/') {
+            *bare = r->path_len == n + 1;
+            return rt;
+        }
+    }
+    return NULL;
+}
+
+static enum MHD_Result router_not_found(struct nc_req *r)
+{
+    return nc_req_problem(r, 404, "not_found", "Not Found", "No such resource.");
+}
+
+/* First call: everything that can be decided from the request head. */
+static enum MHD_Result router_head(struct nc_req *r, const char *method)
+{
+    nc_req_begin(r, method);
+    if (!router_framing_ok(r)) {
+        nc_req_header(r, "Connection", "close");
+        return nc_req_problem(r, 400, "bad_framing", "Bad Request",
+                              "Conflicting or unsupported Content-Length/Transfer-Encoding.");
+    }
+    int bare;
+    const struct route *rt = router_match(r, &bare);
+    if (!rt)
+        return router_not_found(r);
+    /* Authentication before anything else about /cache, so that a caller
+     * without a token learns nothing (not even which paths exist). */
+    if (rt->auth && !router_auth_ok(r)) {
+        nc_req_header(r, "WWW-Authenticate", "Bearer realm=\"normcache\"");
+        return nc_req_problem(r, 401, "unauthorized", "Unauthorized",
+                              "A valid bearer token is required.");
+    }
+    if (bare)
+        return router_not_found(r);
+    const struct route_method *m = NULL;
+    for (size_t i = 0; i < sizeof rt->methods / sizeof rt->methods[0] && rt->methods[i].method; i++)
+        if (strcmp(method, rt->methods[i].method) == 0)
+            m = &rt->methods[i];
+    if (!m) {
+        r->route = rt->other_label;
+        nc_req_header(r, "Allow", rt->allow);
+        return nc_req_problem(r, 405, "method_not_allowed", "Method Not Allowed",
+                              "This resource does not support the request method.");
+    }
+    r->route = m->label;
+    r->takes_body = m->takes_body;
+    const char *code, *err;
+    if (nc_req_parse_args(r, &code, &err) != 0)
+        return nc_req_problem(r, 400, code, "Bad Request", err);
+    r->handler = rt->handler;
+    r->state = NC_REQ_BODY;
+    if (r->handler->head)
+        return r->handler->head(r);
+    return MHD_YES;
+}
+
+/* A body chunk: kept for routes that read one (up to MAX_BODY_BYTES; a
+ * chunked body that grows past it is read to its end and refused),
+ * otherwise dropped. */
+static enum MHD_Result router_body(struct nc_req *r, const char *upload, size_t *upload_size)
+{
+    if (r->takes_body && !r->body_too_large) {
+        if (r->body.len + *upload_size > r->w->cfg->max_body_bytes)
+            r->body_too_large = 1;
+        else if (nc_buf_append(&r->body, upload, *upload_size) != 0)
+            return MHD_NO;
+    }
+    *upload_size = 0;
+    return MHD_YES;
+}
+
+enum MHD_Result nc_router_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **req_cls)
+{
+    (void)cls;
+    (void)url;
+    (void)version;
+    struct nc_req *r = *req_cls;
+    if (!r)
+        return MHD_NO; /* out of memory when the connection opened */
+    r->conn = conn;
+    switch (r->state) {
+    case NC_REQ_NEW:
+        return router_head(r, method);
+    case NC_REQ_BODY:
+        if (*upload_size)
+            return router_body(r, upload, upload_size);
+        if (r->body_too_large) {
+            nc_req_header(r, "Connection", "close");
+            return nc_req_problem(r, 413, "body_too_large", "Content Too Large",
+                                  "The body is larger than MAX_BODY_BYTES.");
+        }
+        return r->handler->start(r);
+    case NC_REQ_READY:
+        return r->handler->resume ? r->handler->resume(r) : MHD_NO;
+    case NC_REQ_WAITING:
+        return MHD_YES; /* a spurious call while suspended */
+    case NC_REQ_DONE:
+    default:
+        /* A response is queued; swallow whatever body is still coming. */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+}
