@@ -1,11 +1,18 @@
-/* json.h - strict JSON parser and the two serialisations normcache needs.
+/* json.h - the JSON tree, its strict parser and the two serialisations
+ * normcache needs. One header, three modules:
+ *   src/json_parse.c  nc_json_parse, nc_json_root, nc_json_get,
+ *                     nc_json_doc_free (the tree and its arena)
+ *   src/json_canon.c  nc_json_canonical (Python-compatible, for keys)
+ *   src/json_write.c  nc_json_compact (stored values)
  *
- * cJSON cannot tell 2 from 2.0, silently truncates strings at \u0000 and
- * accepts duplicate keys, so requests are parsed here instead. The parser is
- * strict RFC 8259: it rejects trailing garbage, invalid UTF-8 (also inside
- * strings), lone surrogate escapes, \u0000 anywhere, duplicate object keys
- * and nesting deeper than max_depth (the outermost array/object is level 1).
- * Numbers keep their spelling so that the canonical form can follow Python.
+ * This is the service's one JSON parser: cJSON cannot tell 2 from 2.0,
+ * silently truncates strings at \u0000, accepts duplicate keys and has no
+ * per-call depth limit or error codes (json_parse.c says more). The parser
+ * is strict RFC 8259: it rejects trailing garbage, invalid UTF-8 (also
+ * inside strings), lone surrogate escapes, \u0000 anywhere, duplicate object
+ * keys and nesting deeper than max_depth (the outermost array/object is
+ * level 1). Numbers keep their spelling so that the canonical form can
+ * follow Python.
  *
  * Error messages never quote input text: it may be personal data. */
 #ifndef NC_JSON_H
@@ -83,7 +90,9 @@ int nc_json_canonical(const struct nc_json *v, struct nc_buf *out, struct nc_jso
 
 /* Appends v as compact JSON (no whitespace, keys in input order, numbers as
  * spelled, minimal string escaping: \" \\ and C0 controls; UTF-8 and DEL
- * pass through). Returns 0 or -1 on out of memory. */
+ * pass through; malformed UTF-8, possible only in a hand-built tree, becomes
+ * U+FFFD). v may be any tree, not only a parsed one. Returns 0, or -1 on out
+ * of memory or v NULL (out may then hold a partial text). */
 int nc_json_compact(const struct nc_json *v, struct nc_buf *out);
 
 #endif

@@ -1,6 +1,6 @@
-/* test_json.c - strict parser, Python-compatible canonical form, compact
- * form. Run from the repository root (vectors: tests/data/, falling back to
- * ../shared/vectors/). */
+/* test_json_parse.c - the strict parser (json_parse.c): what it accepts,
+ * the tree it builds, every rejection and its error code, the depth limit,
+ * error messages, and a fuzz run that also feeds both writers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +11,8 @@
 
 #include <cmocka.h>
 
-#include "vectors.h"
-
 #include "normcache/buf.h"
 #include "normcache/json.h"
-#include "normcache/key.h"
 
 #define DEPTH 32
 
@@ -43,59 +40,6 @@ static enum nc_json_errcode parse_code(const char *text, size_t len)
 
 #define assert_parse(text, code) assert_int_equal(parse_code((text), strlen(text)), (code))
 
-/* Canonical text of text, or NULL with *code set. Caller frees. */
-static char *canonical(const char *text, enum nc_json_errcode *code)
-{
-    struct nc_json_doc *doc = NULL;
-    struct nc_json_err err;
-    struct nc_buf b;
-    nc_buf_init(&b);
-    *code = NC_JSON_OK;
-    if (nc_json_parse(text, strlen(text), DEPTH, &doc, &err) != 0) {
-        *code = err.code;
-        return NULL;
-    }
-    if (nc_json_canonical(nc_json_root(doc), &b, &err) != 0) {
-        *code = err.code;
-        nc_json_doc_free(doc);
-        nc_buf_free(&b);
-        return NULL;
-    }
-    nc_json_doc_free(doc);
-    return b.data ? b.data : strdup("");
-}
-
-static void assert_canonical(const char *text, const char *want)
-{
-    enum nc_json_errcode code;
-    char *got = canonical(text, &code);
-    if (!got)
-        fail_msg("canonical(%s) failed with code %d", text, code);
-    assert_string_equal(got, want);
-    free(got);
-}
-
-static void assert_canonical_fails(const char *text, enum nc_json_errcode want)
-{
-    enum nc_json_errcode code;
-    char *got = canonical(text, &code);
-    if (got)
-        fail_msg("canonical(%s) = %s, expected error %d", text, got, want);
-    assert_int_equal(code, want);
-}
-
-static char *compact(const char *text)
-{
-    struct nc_json_doc *doc = NULL;
-    struct nc_json_err err;
-    struct nc_buf b;
-    nc_buf_init(&b);
-    assert_int_equal(nc_json_parse(text, strlen(text), DEPTH, &doc, &err), 0);
-    assert_int_equal(nc_json_compact(nc_json_root(doc), &b), 0);
-    nc_json_doc_free(doc);
-    return b.data;
-}
-
 /* n nested arrays (or objects {"a": ...}) around 1. */
 static char *nested(int n, int objects)
 {
@@ -107,50 +51,6 @@ static char *nested(int n, int objects)
     for (int i = 0; i < n; i++)
         assert_int_equal(nc_buf_appendc(&b, objects ? '}' : ']'), 0);
     return b.data;
-}
-
-/* ------------------------------------------------------------------------
- * Vectors
- * ------------------------------------------------------------------------ */
-
-/* Every line of params-canonical.jsonl: canonical text and digest16 match
- * what Python computed. */
-static void test_vectors_params_canonical(void **state)
-{
-    (void)state;
-    FILE *f = open_vectors("params-canonical.jsonl");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int count = 0;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        struct nc_json_doc *vec = NULL, *req = NULL;
-        struct nc_json_err err;
-        struct nc_buf b;
-        char hex[17];
-        nc_buf_init(&b);
-        assert_int_equal(nc_json_parse(line, (size_t)n, 8, &vec, &err), 0);
-        const struct nc_json *rj = nc_json_get(nc_json_root(vec), "request_json");
-        const struct nc_json *canon = nc_json_get(nc_json_root(vec), "canonical");
-        const struct nc_json *digest = nc_json_get(nc_json_root(vec), "digest16");
-        assert_non_null(rj);
-        assert_non_null(canon);
-        assert_non_null(digest);
-        if (nc_json_parse(rj->str, rj->len, DEPTH, &req, &err) != 0)
-            fail_msg("line %d: parse failed: %s", count + 1, err.msg);
-        assert_int_equal(nc_json_canonical(nc_json_root(req), &b, &err), 0);
-        assert_int_equal(b.len, canon->len);
-        assert_string_equal(b.data, canon->str);
-        assert_int_equal(nc_key_digest16(NULL, 0, b.data, b.len, hex), 0);
-        assert_string_equal(hex, digest->str);
-        nc_buf_free(&b);
-        nc_json_doc_free(req);
-        nc_json_doc_free(vec);
-        count++;
-    }
-    free(line);
-    fclose(f);
-    assert_int_equal(count, 12);
 }
 
 /* ------------------------------------------------------------------------
@@ -483,167 +383,95 @@ static void test_parse_fuzz(void **state)
     }
 }
 
-/* ------------------------------------------------------------------------
- * Canonical form
- * ------------------------------------------------------------------------ */
-
-static void test_canonical_structure(void **state)
+/* The limit is exact for every max_depth: max_depth levels parse,
+ * max_depth + 1 do not, with arrays, objects and a mix; values above the
+ * cap of 1000 act as 1000 and negative ones as 0. */
+static void test_depth_exact(void **state)
 {
     (void)state;
-    assert_canonical("{}", "{}");
-    assert_canonical("[]", "[]");
-    assert_canonical("{\"b\":[1,{\"d\":1,\"c\":2}],\"a\":null}",
-                     "{\"a\": null, \"b\": [1, {\"c\": 2, \"d\": 1}]}");
-    assert_canonical(" [ true , false , null ] ", "[true, false, null]");
-    /* code point order: UTF-8 byte order, not UTF-16 order (U+FF41 sorts
-     * before U+1F600 although its UTF-16 unit is larger) */
-    assert_canonical("{\"\\ud83d\\ude00\":1,\"\\uff41\":2,\"\\u00e9\":3,\"z\":4,\"Z\":5}",
-                     "{\"Z\": 5, \"z\": 4, \"\\u00e9\": 3, \"\\uff41\": 2, \"\\ud83d\\ude00\": 1}");
-    /* prefix sorts first */
-    assert_canonical("{\"ab\":1,\"a\":2,\"\":3}", "{\"\": 3, \"a\": 2, \"ab\": 1}");
-    /* many keys: sorted through the heap path */
-    assert_canonical("{\"q\":1,\"p\":1,\"o\":1,\"n\":1,\"m\":1,\"l\":1,\"k\":1,\"j\":1,\"i\":1,"
-                     "\"h\":1,\"g\":1,\"f\":1,\"e\":1,\"d\":1,\"c\":1,\"b\":1,\"a\":1}",
-                     "{\"a\": 1, \"b\": 1, \"c\": 1, \"d\": 1, \"e\": 1, \"f\": 1, \"g\": 1, "
-                     "\"h\": 1, \"i\": 1, \"j\": 1, \"k\": 1, \"l\": 1, \"m\": 1, \"n\": 1, "
-                     "\"o\": 1, \"p\": 1, \"q\": 1}");
-}
-
-static void test_canonical_strings(void **state)
-{
-    (void)state;
-    /* ensure_ascii: \" \\ \n \r \t \b \f short, other controls and DEL as
-     * \u00XX, '/' unescaped, non-ASCII as lowercase \uXXXX, astral as
-     * surrogate pairs (Python: json.dumps(s)) */
-    assert_canonical("\"\\/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f~ \"",
-                     "\"/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f~ \"");
-    assert_canonical("\"caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"",
-                     "\"caf\\u00e9 \\u4e2d \\ud83d\\ude00 \\udbff\\udfff\"");
-    assert_canonical("\"\\u00C9\\uABCD\"", "\"\\u00c9\\uabcd\"");
-    assert_canonical("{\"\xc3\xa9\\n\":\"\"}", "{\"\\u00e9\\n\": \"\"}");
-}
-
-static void test_canonical_integers(void **state)
-{
-    (void)state;
-    assert_canonical("0", "0");
-    assert_canonical("-0", "0");
-    assert_canonical("[-0, 7, -7]", "[0, 7, -7]");
-    assert_canonical("9007199254740992", "9007199254740992");   /* 2^53 */
-    assert_canonical("-9007199254740992", "-9007199254740992"); /* -2^53 */
-    assert_canonical("9007199254740991", "9007199254740991");
-    assert_canonical("1000000000000000", "1000000000000000");
-    assert_canonical_fails("9007199254740993", NC_JSON_ERR_NUMBER);  /* 2^53+1 */
-    assert_canonical_fails("-9007199254740993", NC_JSON_ERR_NUMBER); /* -2^53-1 */
-    assert_canonical_fails("9007199254740999", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("10000000000000000", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("123456789012345678901234567890", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("{\"a\":[1,{\"b\":99999999999999999999}]}", NC_JSON_ERR_NUMBER);
-    /* but the same magnitude spelled as a float is a float */
-    assert_canonical("9007199254740993.0", "9007199254740992.0");
-}
-
-static void test_canonical_floats(void **state)
-{
-    (void)state;
-    /* expected strings are Python 3.11's json.dumps(float(x)) */
-    static const char *cases[][2] = {
-        {"0.1", "0.1"},
-        {"1.5", "1.5"},
-        {"2.0", "2.0"},
-        {"2e0", "2.0"},
-        {"20E-1", "2.0"},
-        {"1E5", "100000.0"},
-        {"1.0e+2", "100.0"},
-        {"100.0", "100.0"},
-        {"0.0", "0.0"},
-        {"-0.0", "-0.0"},
-        {"0e0", "0.0"},
-        {"-0e-5", "-0.0"},
-        {"0.3333333333333333", "0.3333333333333333"},
-        {"0.30000000000000004", "0.30000000000000004"},
-        {"1e16", "1e+16"},
-        {"1e+16", "1e+16"},
-        {"1e15", "1000000000000000.0"},
-        {"1000000000000000.0", "1000000000000000.0"},
-        {"9999999999999998.0", "9999999999999998.0"},
-        {"12345678901234567.0", "1.2345678901234568e+16"},
-        {"1.5e+20", "1.5e+20"},
-        {"1e22", "1e+22"},
-        {"1e23", "1e+23"},
-        {"1e-4", "0.0001"},
-        {"0.0001", "0.0001"},
-        {"0.00012", "0.00012"},
-        {"1e-5", "1e-05"},
-        {"0.00001", "1e-05"},
-        {"1e-07", "1e-07"},
-        {"-1.5e-7", "-1.5e-07"},
-        {"1e100", "1e+100"},
-        {"-1.5e300", "-1.5e+300"},
-        {"1.7976931348623157e308", "1.7976931348623157e+308"},
-        {"2.2250738585072014e-308", "2.2250738585072014e-308"},
-        {"5e-324", "5e-324"},
-        {"4.9406564584124654e-324", "5e-324"},
-        {"1e-400", "0.0"}, /* underflow: Python reads 0.0 too */
-        {"-1e-400", "-0.0"},
-        {"123.456", "123.456"},
-        {"1.10", "1.1"},
-        {"0.1e1", "1.0"},
-        {"3.14159265358979323846", "3.141592653589793"},
-        /* powers of two where the nearest short string does not round-trip
-         * but the one above does (Python: repr(2.0**-24), 2.0**-44,
-         * 2.0**89, 2.0**-1017) */
-        {"5.9604644775390625e-08", "5.960464477539063e-08"},
-        {"5.6843418860808015e-14", "5.684341886080802e-14"},
-        {"6.1897001964269014e+26", "6.189700196426902e+26"},
-        {"7.1202363472230444e-307", "7.120236347223045e-307"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        assert_canonical(cases[i][0], cases[i][1]);
-}
-
-static void test_canonical_number_overflow(void **state)
-{
-    (void)state;
-    assert_canonical_fails("1e309", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("1e400", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("-1e400", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("1.8e308", NC_JSON_ERR_NUMBER);
-    assert_canonical_fails("{\"a\":{\"b\":[1E999]}}", NC_JSON_ERR_NUMBER);
-    /* the parser itself accepts them: only the canonical form has no key */
-    assert_parse("1e400", NC_JSON_OK);
-    assert_parse("99999999999999999999", NC_JSON_OK);
-}
-
-/* ------------------------------------------------------------------------
- * Compact form
- * ------------------------------------------------------------------------ */
-
-static void test_compact(void **state)
-{
-    (void)state;
-    static const char *cases[][2] = {
-        {" { \"b\" : 1 , \"a\" : [ 1.50 , -0 , 1E5 ] } ", "{\"b\":1,\"a\":[1.50,-0,1E5]}"},
-        {"\"caf\\u00e9 \\ud83d\\ude00\"", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\""},
-        {"\"\\/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"",
-         "\"/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\x7f\""},
-        {"[ ]", "[]"},
-        {"{ }", "{}"},
-        {"[true,false,null]", "[true,false,null]"},
-        {"99999999999999999999", "99999999999999999999"}, /* numbers as spelled */
-        {"{\"k\\n\":{\"\xc3\xa9\":[{}]}}", "{\"k\\n\":{\"\xc3\xa9\":[{}]}}"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = compact(cases[i][0]);
-        assert_string_equal(got, cases[i][1]);
-        free(got);
+    static const int limits[] = {1, 2, 3, 17, 999, 1000};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        int max = limits[i];
+        for (int objects = 0; objects <= 1; objects++) {
+            char *at = nested(max, objects);
+            char *over = nested(max + 1, objects);
+            struct nc_json_doc *doc = NULL;
+            struct nc_json_err err;
+            if (nc_json_parse(at, strlen(at), max, &doc, &err) != 0)
+                fail_msg("max_depth %d, objects %d: depth %d rejected: %s", max, objects, max,
+                         err.msg);
+            /* the innermost value is really there, max levels down */
+            const struct nc_json *v = nc_json_root(doc);
+            for (int d = 0; d < max; d++) {
+                assert_int_equal(v->type, objects ? NC_JSON_OBJECT : NC_JSON_ARRAY);
+                assert_int_equal(v->count, 1);
+                v = v->child;
+            }
+            assert_int_equal(v->type, NC_JSON_NUMBER);
+            nc_json_doc_free(doc);
+            assert_int_equal(nc_json_parse(over, strlen(over), max, &doc, &err), -1);
+            assert_null(doc);
+            assert_int_equal(err.code, NC_JSON_ERR_DEPTH);
+            free(at);
+            free(over);
+        }
     }
+
+    /* above the cap: 1000 levels parse, 1001 do not, whatever was asked */
+    struct nc_json_doc *doc = NULL;
+    struct nc_json_err err;
+    char *at = nested(1000, 0);
+    char *over = nested(1001, 0);
+    static const int asked[] = {1001, 5000, 1 << 30};
+    for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++) {
+        assert_int_equal(nc_json_parse(at, strlen(at), asked[i], &doc, &err), 0);
+        nc_json_doc_free(doc);
+        assert_int_equal(nc_json_parse(over, strlen(over), asked[i], &doc, &err), -1);
+        assert_int_equal(err.code, NC_JSON_ERR_DEPTH);
+    }
+    free(at);
+    free(over);
+
+    /* negative is 0: scalars only */
+    assert_int_equal(nc_json_parse("7", 1, -5, &doc, &err), 0);
+    nc_json_doc_free(doc);
+    assert_int_equal(nc_json_parse("[]", 2, -5, &doc, &err), -1);
+    assert_int_equal(err.code, NC_JSON_ERR_DEPTH);
+
+    /* depth is nesting, not the number of containers: siblings at the
+     * limit do not add up */
+    const char *wide = "[[1],[2],{\"a\":1},[]]";
+    const char *deeper = "[[1],[2],{\"a\":[]}]";
+    assert_int_equal(nc_json_parse(wide, strlen(wide), 2, &doc, &err), 0);
+    nc_json_doc_free(doc);
+    assert_int_equal(nc_json_parse(deeper, strlen(deeper), 2, &doc, &err), -1);
+    assert_int_equal(err.code, NC_JSON_ERR_DEPTH);
+}
+
+/* Error messages give the byte offset of the fault; err may be NULL; a
+ * success clears err. */
+static void test_error_offsets(void **state)
+{
+    (void)state;
+    struct nc_json_doc *doc = NULL;
+    struct nc_json_err err;
+    assert_int_equal(nc_json_parse("[1,2,x]", 7, DEPTH, &doc, &err), -1);
+    assert_int_equal(err.code, NC_JSON_ERR_SYNTAX);
+    assert_non_null(strstr(err.msg, "at byte 5"));
+    assert_int_equal(nc_json_parse("{\"a\":1} !", 10, DEPTH, &doc, &err), -1);
+    assert_non_null(strstr(err.msg, "at byte 8"));
+    assert_int_equal(nc_json_parse("[1,2,x]", 7, DEPTH, &doc, NULL), -1);
+    assert_null(doc);
+    assert_int_equal(nc_json_parse("[1]", 3, DEPTH, &doc, &err), 0);
+    assert_int_equal(err.code, NC_JSON_OK);
+    assert_string_equal(err.msg, "");
+    nc_json_doc_free(doc);
+    assert_null(nc_json_root(NULL));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vectors_params_canonical),
         cmocka_unit_test(test_parse_accepts),
         cmocka_unit_test(test_parse_tree),
         cmocka_unit_test(test_parse_length_bounded),
@@ -655,14 +483,10 @@ int main(void)
         cmocka_unit_test(test_reject_nul),
         cmocka_unit_test(test_reject_utf8),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_depth_exact),
         cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_error_offsets),
         cmocka_unit_test(test_parse_fuzz),
-        cmocka_unit_test(test_canonical_structure),
-        cmocka_unit_test(test_canonical_strings),
-        cmocka_unit_test(test_canonical_integers),
-        cmocka_unit_test(test_canonical_floats),
-        cmocka_unit_test(test_canonical_number_overflow),
-        cmocka_unit_test(test_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
