@@ -1,0 +1,338 @@
+/* test_store.c - the async Redis connection, driven directly by a small
+ * event loop of the test's own, against a real redis-server that the test
+ * starts on a free loopback port (never a mock): replies, fail-open on
+ * refusal, deadlines on a hung Redis, the breaker, AUTH refusal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "normcache/breaker.h"
+#include "normcache/clock.h"
+#include "normcache/config.h"
+#include "normcache/log.h"
+#include "normcache/store.h"
+
+static pid_t redis_pid = -1;
+static int redis_port;
+static char redis_dir[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int redis_start(void **state)
+{
+    (void)state;
+    nc_log_set_level(NC_LOG_ERROR);
+    snprintf(redis_dir, sizeof redis_dir, "/tmp/nc-test-store-XXXXXX");
+    if (!mkdtemp(redis_dir))
+        return -1;
+    redis_port = free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", redis_port);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", redis_dir, "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    /* Ready when it accepts a connection (at most 5 s). */
+    for (int i = 0; i < 500; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)redis_port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(10000);
+    }
+    fprintf(stderr, "redis-server did not start on port %d\n", redis_port);
+    return -1;
+}
+
+static int redis_stop(void **state)
+{
+    (void)state;
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGCONT);
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", redis_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- harness */
+
+struct fixture {
+    struct nc_config cfg;
+    struct nc_breaker brk;
+    struct nc_store *s;
+    int epfd;
+};
+
+struct call {
+    int done;
+    int got_reply;
+    int type;
+    char str[64];
+};
+
+static void on_reply(void *priv, redisReply *reply)
+{
+    struct call *c = priv;
+    c->done = 1;
+    c->got_reply = reply != NULL;
+    if (reply) {
+        c->type = reply->type;
+        if (reply->str)
+            snprintf(c->str, sizeof c->str, "%.*s", (int)reply->len, reply->str);
+    }
+}
+
+static const char *kv_get(const char *name, void *ud)
+{
+    const char **kv = ud;
+    for (; kv && kv[0]; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
+static void fixture_open(struct fixture *f, const char *url, const char *more_name,
+                         const char *more_value)
+{
+    const char *kv[] = {"REDIS_URL",
+                        url,
+                        "REDIS_TIMEOUT_MS",
+                        "150",
+                        "REDIS_BREAKER_FAILURES",
+                        "2",
+                        "REDIS_BREAKER_COOLDOWN_MS",
+                        "300",
+                        more_name,
+                        more_value,
+                        NULL};
+    if (!more_name)
+        kv[8] = NULL;
+    char err[256];
+    assert_int_equal(nc_config_load(&f->cfg, kv_get, kv, err, sizeof err), 0);
+    nc_breaker_init(&f->brk, f->cfg.breaker_failures, f->cfg.breaker_cooldown_ms);
+    f->epfd = epoll_create1(0);
+    assert_true(f->epfd >= 0);
+    f->s = nc_store_new(&f->cfg, &f->brk, f->epfd);
+    assert_non_null(f->s);
+}
+
+static void fixture_close(struct fixture *f)
+{
+    nc_store_free(f->s);
+    close(f->epfd);
+    nc_config_free(&f->cfg);
+}
+
+/* One pass of a worker loop, as server.c runs it. */
+static void pass(struct fixture *f, int timeout)
+{
+    struct epoll_event evs[8];
+    int t = nc_store_next_timeout_ms(f->s, nc_now_ms());
+    if (t < 0 || t > timeout)
+        t = timeout;
+    int n = epoll_wait(f->epfd, evs, 8, t);
+    for (int i = 0; i < n; i++)
+        nc_store_on_event(f->s, evs[i].events);
+    nc_store_tick(f->s, nc_now_ms());
+    nc_store_flush(f->s);
+}
+
+/* Runs the loop until c is done or max_ms passed; returns the time taken. */
+static int64_t run_until(struct fixture *f, struct call *c, int max_ms)
+{
+    int64_t t0 = nc_now_ms();
+    while (!c->done && nc_now_ms() - t0 < max_ms)
+        pass(f, 20);
+    return nc_now_ms() - t0;
+}
+
+static int command(struct fixture *f, struct call *c, int argc, const char **argv)
+{
+    size_t lens[8];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    memset(c, 0, sizeof *c);
+    int rc = nc_store_command(f->s, on_reply, c, argc, argv, lens);
+    if (rc == 0)
+        nc_store_flush(f->s);
+    return rc;
+}
+
+static char url[64];
+
+static const char *redis_url(int port)
+{
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/3", port);
+    return url;
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void test_set_then_get(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(redis_port), NULL, NULL);
+    struct call c;
+    const char *set[5] = {"SET", "nc:test:k", "v\r\n\0x", "EX", "60"};
+    assert_int_equal(command(&f, &c, 5, set), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply);
+    assert_string_equal(c.str, "OK");
+    const char *get[2] = {"GET", "nc:test:k"};
+    assert_int_equal(command(&f, &c, 2, get), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply);
+    assert_int_equal(c.type, REDIS_REPLY_STRING);
+    assert_string_equal(c.str, "v\r\n"); /* binary-safe up to the NUL strlen saw */
+    assert_int_equal(nc_store_state(f.s), NC_REDIS_UP);
+    assert_false(nc_store_breaker_open(f.s));
+    fixture_close(&f);
+}
+
+static void test_many_in_order(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(redis_port), NULL, NULL);
+    enum { N = 200 }; /* more than the ring's first size */
+    static struct call calls[N];
+    char vals[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof vals[i], "%d", i);
+        const char *argv[2] = {"ECHO", vals[i]};
+        assert_int_equal(command(&f, &calls[i], 2, argv), 0);
+    }
+    run_until(&f, &calls[N - 1], 3000);
+    for (int i = 0; i < N; i++) {
+        assert_true(calls[i].got_reply);
+        assert_string_equal(calls[i].str, vals[i]);
+    }
+    fixture_close(&f);
+}
+
+static void test_disabled(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(redis_port), "REDIS_ENABLED", "false");
+    struct call c;
+    const char *argv[1] = {"PING"};
+    assert_int_equal(command(&f, &c, 1, argv), -1); /* fail open at once */
+    assert_int_equal(nc_store_state(f.s), NC_REDIS_DISABLED);
+    fixture_close(&f);
+}
+
+static void test_refused_opens_breaker(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(free_port()), NULL, NULL); /* nothing listens */
+    struct call c;
+    const char *argv[1] = {"PING"};
+    for (int i = 0; i < 2; i++) {
+        if (command(&f, &c, 1, argv) == 0) {
+            run_until(&f, &c, 2000);
+            assert_true(c.done);
+            assert_false(c.got_reply);
+        }
+    }
+    assert_true(nc_store_breaker_open(f.s));
+    assert_int_equal(nc_store_state(f.s), NC_REDIS_DOWN);
+    /* while open, nothing is attempted and the callback never runs */
+    int64_t t0 = nc_now_ms();
+    assert_int_equal(command(&f, &c, 1, argv), -1);
+    assert_true(nc_now_ms() - t0 < 50);
+    pass(&f, 10);
+    assert_false(c.done);
+    fixture_close(&f);
+}
+
+static void test_hung_redis_times_out_then_recovers(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(redis_port), NULL, NULL);
+    struct call c;
+    const char *argv[1] = {"PING"};
+    assert_int_equal(command(&f, &c, 1, argv), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply); /* connected */
+    kill(redis_pid, SIGSTOP);
+    assert_int_equal(command(&f, &c, 1, argv), 0);
+    int64_t took = run_until(&f, &c, 3000);
+    kill(redis_pid, SIGCONT);
+    assert_true(c.done);
+    assert_false(c.got_reply);
+    assert_true(took >= 140 && took < 1000); /* REDIS_TIMEOUT_MS is 150 */
+    /* the dropped connection is re-opened lazily */
+    assert_int_equal(command(&f, &c, 1, argv), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply);
+    assert_string_equal(c.str, "PONG");
+    assert_int_equal(nc_store_state(f.s), NC_REDIS_UP);
+    fixture_close(&f);
+}
+
+static void test_auth_refused_fails_replies(void **state)
+{
+    (void)state;
+    char u[96];
+    snprintf(u, sizeof u, "redis://:secret@127.0.0.1:%d/3", redis_port); /* no password set */
+    struct fixture f;
+    fixture_open(&f, u, NULL, NULL);
+    struct call c;
+    const char *argv[1] = {"PING"};
+    assert_int_equal(command(&f, &c, 1, argv), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.done);
+    assert_false(c.got_reply); /* a connection whose setup failed answers nothing */
+    fixture_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set_then_get),
+        cmocka_unit_test(test_many_in_order),
+        cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_refused_opens_breaker),
+        cmocka_unit_test(test_hung_redis_times_out_then_recovers),
+        cmocka_unit_test(test_auth_refused_fails_replies),
+    };
+    return cmocka_run_group_tests(tests, redis_start, redis_stop);
+}
