@@ -1,6 +1,5 @@
 /* test_json.c - strict parser, Python-compatible canonical form, compact
- * form. Run from the repository root (vectors: tests/data/, falling back to
- * ../shared/vectors/). */
+ * form. Run from the repository root (vectors: tests/data/). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
