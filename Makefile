@@ -37,7 +37,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration run clean fmt fmt-check lint valgrind bench docker-test
+.PHONY: all deps test unit integration run clean fmt fmt-check lint check-layers valgrind bench docker-test
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
 all: $(BINS)
@@ -93,12 +93,17 @@ fmt:
 fmt-check:
 	clang-format --dry-run -Werror $$(find src include cmd tests bench -name '*.[ch]')
 
-# Static analysis: cppcheck and clang-tidy (.clang-tidy) must stay quiet.
-lint:
+# Layering (scripts/check_layers.sh: no include cycle between modules, no .c
+# over 600 lines), then static analysis: cppcheck and clang-tidy (.clang-tidy)
+# must stay quiet.
+lint: check-layers
 	cppcheck --enable=warning,performance,portability --std=c11 --quiet --error-exitcode=1 \
 		-Iinclude --suppress=missingIncludeSystem src cmd
 	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(wildcard cmd/*/*.c) -- -std=c11 -D_GNU_SOURCE \
 		-DNC_VERSION='"$(VERSION)"' -Iinclude $(PKG_CFLAGS)
+
+check-layers:
+	@scripts/check_layers.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -15,6 +15,12 @@
 # "ok - ..." / "not ok - ..."; diagnostics start with "#". A script that exits
 # non-zero without printing "not ok" counts as one failure.
 #
+# A part that ran zero checks counts as one failure, whatever its exit
+# status: a unit binary with no "[  PASSED  ]"/"[  FAILED  ]" count, or a
+# script that printed no "ok"/"not ok" line (it died early, sourced the wrong
+# file, or lost its checks to a refactoring) proves nothing and must not pass.
+# So does an NC_TEST_ONLY that matches no script.
+#
 # The last line is the summary "N passed, N failed"; the exit status is 0 only
 # when nothing failed. Full output of every part is kept in
 # $BUILD/test-logs/<run>/ ($BUILD/test-logs/latest is the newest run).
@@ -23,7 +29,8 @@
 #   BUILD            build directory (default: build)
 #   NC_VALGRIND=1    run unit binaries and every service under valgrind memcheck
 #   NC_TEST_JOBS=N   run N integration scripts at once (default 1)
-#   NC_TEST_ONLY=re  run only integration scripts whose name matches re
+#   NC_TEST_ONLY=re  run only integration scripts whose name matches re (a
+#                    bash regex on the file name, e.g. 'keys' or '^test_recs_')
 set -u
 
 # UTF-8 whatever the caller's locale (CI often has none): test texts are UTF-8.
@@ -236,6 +243,8 @@ collect_script() { # script log seconds
         extra="timed out after ${SCRIPT_TIMEOUT}s"
     elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
         extra="exited $rc without a failing check"
+    elif [ "$p" = 0 ] && [ "$f" = 0 ]; then
+        extra="ran no checks"
     fi
     if [ -n "$extra" ]; then
         fail_line "$name: not ok - $extra (log: $log)"
@@ -255,7 +264,11 @@ run_integration() {
         scripts+=("$s")
     done
     shopt -u nullglob
-    [ ${#scripts[@]} -eq 0 ] && return 0
+    if [ ${#scripts[@]} -eq 0 ]; then
+        # A mistyped NC_TEST_ONLY would otherwise "pass" with 0 checks.
+        [ -n "${NC_TEST_ONLY:-}" ] && fail_line "run.sh: not ok - no integration script matches NC_TEST_ONLY='$NC_TEST_ONLY'"
+        return 0
+    fi
 
     if ! start_redis; then
         fail_line "run.sh: not ok - could not start the test redis-server"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # test_keys.sh - normalisation and key derivation seen over HTTP: text-mode
 # variants that share one entry, basic mode byte-compatible with the Python
-# reference (shared vectors, values written by the reference served as they
+# reference (vectors in tests/data/, values written by the reference served as they
 # are), per-namespace modes, params keys (canonical JSON, int vs float,
 # 2^53), HMAC keys with KEY_HASH_SECRET, KEY_PREFIX, raw text never in keys.
 NC_DB=2
 . "$(dirname "$0")/lib.sh"
 
-VECTORS=$NC_ROOT/../shared/vectors
+# The Python-computed vectors live in the repository: a fresh clone needs
+# nothing outside it.
+VECTORS=$NC_ROOT/tests/data
 
 # sweep NS KIND FILE: GETs /cache/NS?KIND=<input> for every line of FILE (a
 # JSON object with "input" and "expect": "<status> <X-Cache-Key>") over one
@@ -122,13 +124,13 @@ EOF
     n=$(wc -l <"$NC_TMP/vec.jsonl")
     why=$(sweep vec q "$NC_TMP/vec.jsonl")
     if [ -z "$why" ]; then
-        ok "basic mode: keys of all $n shared vectors equal the Python reference"
+        ok "basic mode: keys of all $n vectors equal the Python reference"
     else
-        notok "basic mode: keys of all $n shared vectors equal the Python reference"
+        notok "basic mode: keys of all $n vectors equal the Python reference"
         diag "$why"
     fi
 else
-    notok "shared vectors found at $VECTORS/normalise-basic.jsonl"
+    notok "vectors found at $VECTORS/normalise-basic.jsonl"
 fi
 
 # A value the Python reference wrote (plain SETEX of a JSON string) is
@@ -217,11 +219,13 @@ EOF
     n=$(wc -l <"$NC_TMP/pvec.jsonl")
     why=$(sweep pvec params "$NC_TMP/pvec.jsonl")
     if [ -z "$why" ]; then
-        ok "params keys of all $n shared vectors equal the Python reference"
+        ok "params keys of all $n vectors equal the Python reference"
     else
-        notok "params keys of all $n shared vectors equal the Python reference"
+        notok "params keys of all $n vectors equal the Python reference"
         diag "$why"
     fi
+else
+    notok "vectors found at $VECTORS/params-canonical.jsonl"
 fi
 
 # ================================================================ HMAC keys

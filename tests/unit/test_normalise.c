@@ -1,7 +1,7 @@
 /* test_normalise.c - query normalisation: the Python-computed basic-mode
  * vectors, the text-mode equalities the spec promises, invalid input, and
  * the ASCII fast path against the general path. Run from the repository
- * root (vectors: tests/data/, falling back to ../shared/vectors/). */
+ * root (vectors: tests/data/). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
