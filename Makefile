@@ -56,7 +56,9 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/normcache: $(BUILD)/cmd/normcache/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/upstream-stub: $(BUILD)/cmd/upstream-stub/main.o $(LIB)
+# The stub is every .c file in its directory (stub.h is their shared header).
+STUB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard cmd/upstream-stub/*.c)))
+$(BUILD)/upstream-stub: $(STUB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)

@@ -235,6 +235,25 @@ req GET "/recommendations?query=blue%20hats&limit=3"
 check_eq "other query answers 200" 200 "$STATUS"
 if [ "$BODY" != "$first" ]; then ok "other query, other body"; else notok "other query, other body"; fi
 
+# The exact bytes, pinned: the catalogue (FNV-1a seed, generator, tables) and
+# the JSON spelling (escapes, numbers) must not drift between builds, or
+# bodies cached by an older build would differ from fresh ones.
+req GET "/recommendations?query=red%20shoes&limit=3"
+check_eq "body bytes are stable across builds" \
+    '{"query":"red shoes","items":[{"sku":"SKU-DC9D4999","name":"Olive Stool","score":0.999},{"sku":"SKU-2B56D2DE","name":"Harbor Vase","score":0.965},{"sku":"SKU-CE3F8AB9","name":"Linen Chair","score":0.96}]}' \
+    "$BODY"
+req GET "/recommendations?query=caf%C3%A9%20%22%5C%0a&limit=1"
+check_eq "query escaped in the body as before" \
+    '{"query":"café \"\\\n","items":[{"sku":"SKU-E901106C","name":"Dune Chair","score":0.996}]}' \
+    "$BODY"
+# Scripts read a STUB_PORT=0 stub's port from this line (tests/tools/recs_lib.sh).
+if grep -q "\"event\":\"listening\".*\"port\":$PORT[,}]" "$TMP/stub-$PORT.log"; then
+    ok "log: a JSON \"listening\" line with the port"
+else
+    notok "log: a JSON \"listening\" line with the port"
+    diag "log: $(head -n 3 "$TMP/stub-$PORT.log")"
+fi
+
 req GET "/recommendations?query=red%20shoes"
 check_eq "limit defaults to 10" "200 10" "$STATUS $(jq_py 'len(d["items"])' <"$TMP/body")"
 ten=$BODY
@@ -326,7 +345,8 @@ check_eq "latency_ms alone changes only latency (still 404)" 404 "$STATUS"
 time_lt "latency_ms 0 answers at once" "$TIME" 0.1
 
 for body in 'not json' '' '[]' '{"mode":"sideways"}' '{"mode":1}' '{"latency_ms":-1}' \
-    '{"latency_ms":1.5}' '{"latency_ms":"5"}' '{"colour":"red"}'; do
+    '{"latency_ms":1.5}' '{"latency_ms":"5"}' '{"colour":"red"}' '{"mode":"ok"} junk' \
+    '{"latency_ms":01}' '{"mode":"ok","mode":"fail"}'; do
     req PUT /mode --data-binary "$body"
     check_eq "bad PUT /mode body '$body' answers 400" 400 "$STATUS"
 done
