@@ -3,7 +3,8 @@
  *
  * Every setting lives in one table (config.c) with its name, default, bounds
  * and help text; loading, validation, --help and the start-up log all walk
- * that table, so nothing else calls getenv(). */
+ * that table, so nothing else calls getenv(). The value parsers the table
+ * uses are in config_parse.h. */
 #ifndef NC_CONFIG_H
 #define NC_CONFIG_H
 

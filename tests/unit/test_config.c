@@ -1,10 +1,13 @@
 /* test_config.c - config loading: defaults, every kind of bad value exits
- * with a message naming the variable, secrets never echoed back. */
+ * with a message naming the variable, secrets never echoed back, the
+ * start-up dump and --help. The value parsers themselves are driven in
+ * test_config_parse.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,13 +184,120 @@ static void test_secret_not_echoed(void **state)
     nc_config_free(&cfg);
 }
 
+/* The one-line message: variable, value, what is accepted. */
+static void test_error_line(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[256];
+    const char *port[] = {"PORT", "abc", NULL};
+    assert_int_equal(load(&cfg, port, err, sizeof err), -1);
+    assert_string_equal(err, "config: PORT=abc is invalid: expected an integer from 1 to 65535");
+    nc_config_free(&cfg);
+
+    const char *url[] = {"REDIS_URL", "redis://h:0", NULL};
+    assert_int_equal(load(&cfg, url, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: REDIS_URL=redis://h:0 is invalid: expected redis://"));
+    nc_config_free(&cfg);
+
+    const char *cred[] = {"REDIS_URL", "redis://u:pw@h:0", NULL};
+    assert_int_equal(load(&cfg, cred, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_URL=(hidden: contains credentials) is invalid"));
+    nc_config_free(&cfg);
+
+    const char *tok[] = {"AUTH_TOKENS", "sekrit,,x", NULL};
+    assert_int_equal(load(&cfg, tok, err, sizeof err), -1);
+    assert_non_null(strstr(err, "AUTH_TOKENS=(hidden) is invalid"));
+    assert_null(strstr(err, "sekrit"));
+    nc_config_free(&cfg);
+
+    const char *nsmax[] = {"CACHE_NS_TTL", "faq=1000", "CACHE_MAX_TTL_SECONDS", "500", NULL};
+    assert_int_equal(load(&cfg, nsmax, err, sizeof err), -1);
+    assert_non_null(strstr(err, "CACHE_NS_TTL entry faq=1000"));
+    nc_config_free(&cfg);
+}
+
+/* Set but empty: "none" for lists and secrets, an error for the rest. */
+static void test_empty_values(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[256];
+    const char *none[] = {
+        "AUTH_TOKENS", "", "KEY_HASH_SECRET", "", "CACHE_NS_TTL", "", "CACHE_NS_NORMALISE", "",
+        NULL};
+    assert_int_equal(load(&cfg, none, err, sizeof err), 0);
+    assert_int_equal(cfg.n_auth_tokens, 0);
+    assert_null(cfg.key_secret);
+    assert_int_equal(cfg.n_ns_ttl, 0);
+    assert_int_equal(cfg.n_ns_norm, 0);
+    nc_config_free(&cfg);
+    static const char *names[] = {
+        "PORT",      "THREADS",    "BIND_ADDR",     "REDIS_URL",    "NORMALISE",
+        "LOG_LEVEL", "KEY_PREFIX", "REDIS_ENABLED", "UPSTREAM_URL", "EARLY_REFRESH_BETA"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *kv[] = {names[i], "", NULL};
+        int rc = load(&cfg, kv, err, sizeof err);
+        if (rc != -1 || !strstr(err, names[i]))
+            fail_msg("%s= (empty): rc=%d err=%s", names[i], rc, err);
+        nc_config_free(&cfg);
+    }
+}
+
+static void test_describe(void **state)
+{
+    (void)state;
+    const char *kv[] = {"REDIS_URL",
+                        "redis://alice:pw@[::1]:6380/4",
+                        "AUTH_TOKENS",
+                        "tok",
+                        "CACHE_NS_TTL",
+                        "a=7,b=8",
+                        NULL};
+    struct nc_config cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, kv, err, sizeof err), 0);
+    struct nc_buf b;
+    nc_buf_init(&b);
+    assert_int_equal(nc_config_describe(&cfg, &b), 0);
+    assert_non_null(strstr(b.data, "\"REDIS_URL\":\"redis://alice:***@[::1]:6380/4\""));
+    assert_non_null(strstr(b.data, "\"AUTH_TOKENS\":\"***\""));
+    assert_non_null(strstr(b.data, "\"KEY_HASH_SECRET\":\"\""));
+    assert_non_null(strstr(b.data, "\"CACHE_NS_TTL\":\"a=7,b=8\""));
+    assert_non_null(strstr(b.data, "\"EARLY_REFRESH_BETA\":\"1\""));
+    assert_non_null(strstr(b.data, "\"MAX_BODY_BYTES\":\"1048576\""));
+    assert_non_null(strstr(b.data, "\"REDIS_ENABLED\":\"true\""));
+    assert_null(strstr(b.data, "pw"));
+    assert_null(strstr(b.data, "tok\""));
+    nc_buf_free(&b);
+    nc_config_free(&cfg);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    nc_config_print_help(f);
+    fclose(f);
+    static const char *names[] = {"PORT", "THREADS", "REDIS_URL", "KEY_HASH_SECRET",
+                                  "SHUTDOWN_GRACE_MS"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_non_null(strstr(text, names[i]));
+    assert_non_null(strstr(text, "(computed)"));
+    assert_non_null(strstr(text, "redis://127.0.0.1:6379/0"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_secret_not_echoed),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_values),
+        cmocka_unit_test(test_rejects),    cmocka_unit_test(test_secret_not_echoed),
+        cmocka_unit_test(test_error_line), cmocka_unit_test(test_empty_values),
+        cmocka_unit_test(test_describe),   cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
