@@ -172,8 +172,18 @@ static int set_row(struct nc_config *cfg, const struct nc_cfg_row *r, const char
     }
     case K_BIND:
         return nc_config_parse_bind(val, cfg->bind_addr, sizeof cfg->bind_addr, why, whylen);
-    case K_REDIS_URL:
-        return nc_config_parse_redis_url(val, cfg, why, whylen);
+    case K_REDIS_URL: {
+        struct nc_redis_url u;
+        if (nc_config_parse_redis_url(val, &u, why, whylen) != 0)
+            return -1;
+        memcpy(cfg->redis_host, u.host, sizeof cfg->redis_host);
+        memcpy(cfg->redis_user, u.user, sizeof cfg->redis_user);
+        memcpy(cfg->redis_password, u.password, sizeof cfg->redis_password);
+        cfg->redis_port = u.port;
+        cfg->redis_db = u.db;
+        explicit_bzero(u.password, sizeof u.password);
+        return 0;
+    }
     case K_TOKENS:
         return nc_config_parse_tokens(val, cfg->auth_tokens, cfg->auth_token_lens,
                                       NC_CONFIG_MAX_TOKENS, &cfg->n_auth_tokens, why, whylen);

@@ -159,7 +159,7 @@ static int span_ll(const char *s, size_t n, long long min, long long max, int *o
     return 0;
 }
 
-int nc_config_parse_redis_url(const char *s, struct nc_config *cfg, char *err, size_t errlen)
+int nc_config_parse_redis_url(const char *s, struct nc_redis_url *u, char *err, size_t errlen)
 {
     if (strncmp(s, "redis://", 8) != 0)
         goto bad;
@@ -168,14 +168,14 @@ int nc_config_parse_redis_url(const char *s, struct nc_config *cfg, char *err, s
     const char *hostend = slash ? slash : p + strlen(p);
     /* The last '@' before the path: a password may contain a raw '@'. */
     const char *at = memrchr(p, '@', (size_t)(hostend - p));
-    cfg->redis_user[0] = cfg->redis_password[0] = '\0';
+    u->user[0] = u->password[0] = '\0';
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *uend = colon ? colon : at;
-        if (userinfo_decode(p, (size_t)(uend - p), cfg->redis_user, sizeof cfg->redis_user) != 0)
+        if (userinfo_decode(p, (size_t)(uend - p), u->user, sizeof u->user) != 0)
             goto bad;
-        if (colon && userinfo_decode(colon + 1, (size_t)(at - colon - 1), cfg->redis_password,
-                                     sizeof cfg->redis_password) != 0)
+        if (colon && userinfo_decode(colon + 1, (size_t)(at - colon - 1), u->password,
+                                     sizeof u->password) != 0)
             goto bad;
         p = at + 1;
     }
@@ -195,21 +195,20 @@ int nc_config_parse_redis_url(const char *s, struct nc_config *cfg, char *err, s
         hend = portsep ? portsep : hostend;
     }
     size_t hl = (size_t)(hend - hstart);
-    if (hl == 0 || hl >= sizeof cfg->redis_host)
+    if (hl == 0 || hl >= sizeof u->host)
         goto bad;
     for (size_t i = 0; i < hl; i++) {
         unsigned char c = (unsigned char)hstart[i];
         if (!(isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':'))
             goto bad;
     }
-    memcpy(cfg->redis_host, hstart, hl);
-    cfg->redis_host[hl] = '\0';
-    cfg->redis_port = 6379;
-    if (portsep &&
-        span_ll(portsep + 1, (size_t)(hostend - portsep - 1), 1, 65535, &cfg->redis_port) != 0)
+    memcpy(u->host, hstart, hl);
+    u->host[hl] = '\0';
+    u->port = 6379;
+    if (portsep && span_ll(portsep + 1, (size_t)(hostend - portsep - 1), 1, 65535, &u->port) != 0)
         goto bad;
-    cfg->redis_db = 0;
-    if (slash && slash[1] && span_ll(slash + 1, strlen(slash + 1), 0, 15, &cfg->redis_db) != 0)
+    u->db = 0;
+    if (slash && slash[1] && span_ll(slash + 1, strlen(slash + 1), 0, 15, &u->db) != 0)
         goto bad;
     return 0;
 bad:

@@ -11,21 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "normcache/config_parse.h"
 #include "normcache/normalise.h"
-
-#define NC_CONFIG_MAX_NS 64
-#define NC_CONFIG_MAX_TOKENS 32
-
-enum nc_log_level { NC_LOG_DEBUG = 0, NC_LOG_INFO, NC_LOG_WARN, NC_LOG_ERROR };
-
-struct nc_ns_ttl {
-    char ns[65];
-    int ttl;
-};
-struct nc_ns_norm {
-    char ns[65];
-    enum nc_norm_mode mode;
-};
 
 struct nc_config {
     /* HTTP */

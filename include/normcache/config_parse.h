@@ -11,9 +11,32 @@
 
 #include <stddef.h>
 
-#include "normcache/config.h"
+#include "normcache/normalise.h"
 
 /* Largest TTL a namespace may be given (one year, as CACHE_TTL_SECONDS). */
+#define NC_CONFIG_MAX_NS 64
+#define NC_CONFIG_MAX_TOKENS 32
+
+enum nc_log_level { NC_LOG_DEBUG = 0, NC_LOG_INFO, NC_LOG_WARN, NC_LOG_ERROR };
+
+struct nc_ns_ttl {
+    char ns[65];
+    int ttl;
+};
+struct nc_ns_norm {
+    char ns[65];
+    enum nc_norm_mode mode;
+};
+
+/* REDIS_URL's parts. */
+struct nc_redis_url {
+    char host[256];
+    int port;
+    char user[128];
+    char password[256];
+    int db;
+};
+
 #define NC_CONFIG_TTL_MAX 31536000
 
 /* Decimal integer in [min, max]. */
@@ -46,7 +69,7 @@ int nc_config_parse_upstream_url(const char *s, char *out, size_t cap, char *err
  * 1..65535 (default 6379), db 0..15 (default 0). Writes cfg's redis_user,
  * redis_password, redis_host, redis_port and redis_db, nothing else; on -1
  * they may be half written. */
-int nc_config_parse_redis_url(const char *s, struct nc_config *cfg, char *err, size_t errlen);
+int nc_config_parse_redis_url(const char *s, struct nc_redis_url *cfg, char *err, size_t errlen);
 
 /* Per-namespace maps "ns=value,ns=value": each namespace a valid key
  * segment and given once, values 1..NC_CONFIG_TTL_MAX seconds (ns_ttl) or

@@ -225,18 +225,18 @@ static void test_upstream_url(void **state)
 static void redis_ok(const char *url, const char *user, const char *password, const char *host,
                      int port, int db)
 {
-    struct nc_config cfg;
+    struct nc_redis_url cfg;
     char err[ERRLEN];
     memset(&cfg, 0, sizeof cfg);
-    strcpy(cfg.redis_user, "stale");
-    strcpy(cfg.redis_password, "stale");
+    strcpy(cfg.user, "stale");
+    strcpy(cfg.password, "stale");
     if (nc_config_parse_redis_url(url, &cfg, err, sizeof err) != 0)
         fail_msg("%s refused: %s", url, err);
-    assert_string_equal(cfg.redis_user, user);
-    assert_string_equal(cfg.redis_password, password);
-    assert_string_equal(cfg.redis_host, host);
-    assert_int_equal(cfg.redis_port, port);
-    assert_int_equal(cfg.redis_db, db);
+    assert_string_equal(cfg.user, user);
+    assert_string_equal(cfg.password, password);
+    assert_string_equal(cfg.host, host);
+    assert_int_equal(cfg.port, port);
+    assert_int_equal(cfg.db, db);
 }
 
 static void test_redis_url_forms(void **state)
@@ -281,7 +281,7 @@ static void test_redis_url_refused(void **state)
         "redis://u:a%00b@h", "redis://%00@h", "redis://u:%zz@h", "redis://u:%4@h",
         "redis://u:abc%@h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct nc_config cfg;
+        struct nc_redis_url cfg;
         char err[ERRLEN];
         memset(&cfg, 0, sizeof cfg);
         err[0] = '\0';
@@ -291,7 +291,7 @@ static void test_redis_url_refused(void **state)
         assert_non_null(strstr(err, "port 1..65535 and db 0..15"));
     }
     /* The message never carries the URL (it may hold a password). */
-    struct nc_config cfg;
+    struct nc_redis_url cfg;
     char err[ERRLEN];
     memset(&cfg, 0, sizeof cfg);
     assert_int_equal(nc_config_parse_redis_url("redis://u:hunter2@h:0", &cfg, err, sizeof err), -1);
@@ -301,11 +301,11 @@ static void test_redis_url_refused(void **state)
 static void test_redis_url_lengths(void **state)
 {
     (void)state;
-    struct nc_config cfg;
+    struct nc_redis_url cfg;
     char err[ERRLEN];
     /* A host or password that does not fit its field is refused, not cut. */
     char url[1024];
-    char host[sizeof cfg.redis_host + 1];
+    char host[sizeof cfg.host + 1];
     memset(host, 'h', sizeof host - 1);
     host[sizeof host - 1] = '\0';
     snprintf(url, sizeof url, "redis://%s", host);
@@ -314,9 +314,9 @@ static void test_redis_url_lengths(void **state)
     host[sizeof host - 2] = '\0'; /* the longest that fits */
     snprintf(url, sizeof url, "redis://%s", host);
     assert_int_equal(nc_config_parse_redis_url(url, &cfg, err, sizeof err), 0);
-    assert_int_equal(strlen(cfg.redis_host), sizeof cfg.redis_host - 1);
+    assert_int_equal(strlen(cfg.host), sizeof cfg.host - 1);
 
-    char pw[sizeof cfg.redis_password + 1];
+    char pw[sizeof cfg.password + 1];
     memset(pw, 'p', sizeof pw - 1);
     pw[sizeof pw - 1] = '\0';
     snprintf(url, sizeof url, "redis://u:%s@h", pw);
