@@ -1,13 +1,20 @@
 /* recs.h - GET /products/recommendations: cache-aside in front of a slow
  * upstream, with single flight, cross-instance locks and stale serving.
  * Each worker owns its upstream client (libcurl multi in the worker's epoll
- * loop) and its in-flight table. */
+ * loop) and the flights it started; the flight table is process-wide.
+ * Implementation: src/recs/ (recs_int.h lists the files). */
 #ifndef NC_RECS_H
 #define NC_RECS_H
 
+#include <microhttpd.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct nc_worker;
+struct nc_req;
+
+/* The route handler (see http.h for the handler contract). */
+enum MHD_Result nc_handle_recommendations(struct nc_req *r, const char *upload, size_t *size);
 
 /* Sets up the worker's upstream client on its epoll fd. 0 or -1. */
 int nc_recs_worker_init(struct nc_worker *w, int epfd);
