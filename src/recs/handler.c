@@ -215,9 +215,13 @@ static int parse_request(struct nc_req *r, struct recs_req *rq, enum MHD_Result 
         return -1;
     }
     strcpy(r->ns, NC_RECS_NS);
-    char hex[17];
-    nc_key_digest16(cfg->key_secret, cfg->key_secret_len, r->scratch.data, r->scratch.len, hex);
-    r->keylen = snprintf(r->key, sizeof r->key, "%s:%s:r:%s", cfg->key_prefix, NC_RECS_NS, hex);
+    r->keylen = nc_key_derive(cfg->key_prefix, NC_RECS_NS, NC_KEY_RECS, cfg->key_secret,
+                              cfg->key_secret_len, r->scratch.data, r->scratch.len, r->key);
+    if (r->keylen < 0) {
+        r->keylen = 0;
+        *ret = nc_req_problem(r, 500, "internal", "Internal Error", "Key derivation failed.");
+        return -1;
+    }
     r->scratch.len = qlen;
     r->scratch.data[qlen] = '\0';
     return 0;
