@@ -120,8 +120,8 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
         return -1;
     if (nc_key_digest16(secret, secretlen, data, len, hex) != 0)
         return -1;
-    int n =
-        snprintf(out, NC_KEY_MAX, "%s:%s:%s%s", prefix, ns, kind == NC_KEY_PARAMS ? "p:" : "", hex);
+    const char *tag = kind == NC_KEY_PARAMS ? "p:" : kind == NC_KEY_RECS ? "r:" : "";
+    int n = snprintf(out, NC_KEY_MAX, "%s:%s:%s%s", prefix, ns, tag, hex);
     if (n < 0 || n >= NC_KEY_MAX)
         return -1;
     return n;

@@ -2,6 +2,7 @@
  *
  * Query key:  <prefix>:<ns>:<16 hex of SHA-256(normalised)>
  * Params key: <prefix>:<ns>:p:<16 hex of SHA-256(canonical params)>
+ * Recs key:   <prefix>:<ns>:r:<16 hex of SHA-256("<normalised>\nlimit=<n>")>
  * With a secret, HMAC-SHA256 keyed with it replaces SHA-256, so low-entropy
  * queries cannot be recovered from keys by guessing. */
 #ifndef NC_KEY_H
@@ -16,7 +17,9 @@
 #define NC_NS_MAX 64
 #define NC_PREFIX_MAX 32
 
-enum nc_key_kind { NC_KEY_QUERY = 0, NC_KEY_PARAMS = 1 };
+/* NC_KEY_RECS: a recommendations answer; data is the normalised query, a
+ * newline and "limit=<n>" (the limit changes the answer). */
+enum nc_key_kind { NC_KEY_QUERY = 0, NC_KEY_PARAMS = 1, NC_KEY_RECS = 2 };
 
 /* 1 when s[0..len) matches [A-Za-z0-9_-]{1,max}, else 0. */
 int nc_ident_valid(const char *s, size_t len, size_t max);

@@ -1,7 +1,8 @@
 /* recs.h - GET /products/recommendations: cache-aside in front of a slow
  * upstream, with single flight, cross-instance locks and stale serving.
  * Each worker owns its upstream client (libcurl multi in the worker's epoll
- * loop) and its in-flight table. */
+ * loop) and the flights it started; the flight table is process-wide.
+ * Implementation: src/recs/ (recs_int.h lists the files). */
 #ifndef NC_RECS_H
 #define NC_RECS_H
 
@@ -9,7 +10,7 @@
 
 #include "normcache/req.h"
 
-/* The GET /products/recommendations handler. */
+/* The route handler (hooks: see req.h). */
 extern const struct nc_handler nc_recs_handler;
 
 /* Sets up the worker's upstream client on its epoll fd. 0 or -1. */

@@ -12,6 +12,8 @@
 
 #define SECRET ((const unsigned char *)"k3y-secret")
 #define SECRETLEN 10
+#define RECS_SHA16 "1385bd6096cdda0c"
+#define RECS_HMAC16 "67ef9578fe5202d5"
 
 static void test_digest16_sha256(void **state)
 {
@@ -76,6 +78,29 @@ static void test_key_derive(void **state)
     n = nc_key_derive("fca", "faq", NC_KEY_PARAMS, SECRET, SECRETLEN, p, strlen(p), key);
     assert_string_equal(key, "fca:faq:p:4047c71893fbf93b");
     assert_int_equal(n, (int)strlen(key));
+}
+
+/* Recommendations: "r:" before the digest of "<normalised>\nlimit=<n>",
+ * the key tests/integration/test_recs_basic.sh and the README pin. */
+static void test_key_derive_recs(void **state)
+{
+    (void)state;
+    char key[NC_KEY_MAX];
+    /* python3: hashlib.sha256(b'running shoes\nlimit=10').hexdigest()[:16]
+     *          hmac.new(b'k3y-secret', b'running shoes\nlimit=10',
+     *                   hashlib.sha256).hexdigest()[:16] */
+    const char *d = "running shoes\nlimit=10";
+    char hex[17];
+    assert_int_equal(nc_key_digest16(NULL, 0, d, strlen(d), hex), 0);
+    int n = nc_key_derive("fca", "recommendations", NC_KEY_RECS, NULL, 0, d, strlen(d), key);
+    assert_int_equal(n, (int)strlen(key));
+    assert_string_equal(key, "fca:recommendations:r:" RECS_SHA16);
+    assert_string_equal(hex, RECS_SHA16);
+    n = nc_key_derive("fca", "recommendations", NC_KEY_RECS, SECRET, SECRETLEN, d, strlen(d), key);
+    assert_int_equal(n, (int)strlen(key));
+    assert_string_equal(key, "fca:recommendations:r:" RECS_HMAC16);
+    /* same validation as the other kinds */
+    assert_int_equal(nc_key_derive("f:a", "recommendations", NC_KEY_RECS, NULL, 0, d, 1, key), -1);
 }
 
 static void test_key_derive_longest(void **state)
@@ -146,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_digest16_sha256),
         cmocka_unit_test(test_digest16_hmac),
         cmocka_unit_test(test_key_derive),
+        cmocka_unit_test(test_key_derive_recs),
         cmocka_unit_test(test_key_derive_longest),
         cmocka_unit_test(test_key_derive_rejects_bad_idents),
         cmocka_unit_test(test_ns_valid),
