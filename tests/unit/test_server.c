@@ -1,0 +1,137 @@
+/* test_server.c - starting and stopping the workers in-process: the port
+ * actually bound, a port already taken is an error (not a silent share
+ * through SO_REUSEPORT), a bad bind address is an error, and a stop with
+ * nothing in flight is prompt and frees everything. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "normcache/clock.h"
+#include "normcache/config.h"
+#include "normcache/log.h"
+#include "normcache/server.h"
+
+static const char *kv_get(const char *name, void *ud)
+{
+    const char **kv = ud;
+    for (; kv[0]; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int p = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        p = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return p;
+}
+
+static void load(struct nc_config *cfg, const char *port, const char *bind_addr)
+{
+    const char *kv[] = {"PORT",          port,    "BIND_ADDR",         bind_addr, "THREADS", "3",
+                        "REDIS_ENABLED", "false", "SHUTDOWN_GRACE_MS", "5000",    NULL};
+    char err[256];
+    assert_int_equal(nc_config_load(cfg, kv_get, kv, err, sizeof err), 0);
+}
+
+static int connects(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void test_start_stop(void **state)
+{
+    (void)state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    struct nc_config cfg;
+    load(&cfg, port, "127.0.0.1");
+    struct nc_server *srv = NULL;
+    char err[256];
+    assert_int_equal(nc_server_start(&cfg, &srv, err, sizeof err), 0);
+    assert_int_equal(nc_server_port(srv), atoi(port));
+    assert_true(connects(atoi(port)));
+
+    /* a second server on the same port is refused, naming the port */
+    struct nc_config cfg2;
+    load(&cfg2, port, "127.0.0.1");
+    struct nc_server *srv2 = NULL;
+    assert_int_equal(nc_server_start(&cfg2, &srv2, err, sizeof err), -1);
+    assert_non_null(strstr(err, port));
+    nc_config_free(&cfg2);
+
+    int64_t t0 = nc_now_ms();
+    nc_server_stop(srv);
+    assert_true(nc_now_ms() - t0 < 2000); /* nothing in flight: no grace wait */
+    assert_false(connects(atoi(port)));
+    nc_config_free(&cfg);
+}
+
+static void test_restart_same_port(void **state)
+{
+    (void)state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    for (int i = 0; i < 3; i++) {
+        struct nc_config cfg;
+        load(&cfg, port, "127.0.0.1");
+        struct nc_server *srv = NULL;
+        char err[256];
+        assert_int_equal(nc_server_start(&cfg, &srv, err, sizeof err), 0);
+        assert_true(connects(atoi(port)));
+        nc_server_stop(srv);
+        nc_config_free(&cfg);
+    }
+}
+
+static void test_ipv6_loopback(void **state)
+{
+    (void)state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", free_port());
+    struct nc_config cfg;
+    load(&cfg, port, "::1");
+    struct nc_server *srv = NULL;
+    char err[256];
+    int rc = nc_server_start(&cfg, &srv, err, sizeof err);
+    if (rc != 0) /* a machine without IPv6 must say so, not crash */
+        assert_non_null(strstr(err, "::1"));
+    else
+        nc_server_stop(srv);
+    nc_config_free(&cfg);
+}
+
+int main(void)
+{
+    nc_log_set_level(NC_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_stop),
+        cmocka_unit_test(test_restart_same_port),
+        cmocka_unit_test(test_ipv6_loopback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
