@@ -8,32 +8,12 @@
  * max_depth bounds it. */
 #include "normcache/json.h"
 #include "normcache/jsonstr.h"
+#include "normcache/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void canon_seterr(struct nc_json_err *err, enum nc_json_errcode code, const char *msg)
-{
-    if (!err)
-        return;
-    err->code = code;
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
-}
-
-/* Python sorts str keys by code point; UTF-8 byte order is code point
- * order, so a byte compare (shorter prefix first) is exactly that. */
-static int canon_key_cmp(const void *a, const void *b)
-{
-    const struct nc_json *x = *(const struct nc_json *const *)a;
-    const struct nc_json *y = *(const struct nc_json *const *)b;
-    size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
-    int c = memcmp(x->key, y->key, n);
-    if (c)
-        return c;
-    return (x->keylen > y->keylen) - (x->keylen < y->keylen);
-}
 
 /* Python's repr(float): the shortest digit string that reads back as the
  * same double, printed positionally when the decimal exponent is in
@@ -128,7 +108,7 @@ static int canon_number(const struct nc_json *v, struct nc_buf *out, struct nc_j
         const char *digits = s[0] == '-' ? s + 1 : s;
         size_t nd = strlen(digits);
         if (nd > 16 || (nd == 16 && strcmp(digits, "9007199254740992") > 0)) {
-            canon_seterr(err, NC_JSON_ERR_NUMBER, "integer beyond +-2^53");
+            nc_json_seterr(err, NC_JSON_ERR_NUMBER, "integer beyond +-2^53");
             return -1;
         }
         if (strcmp(digits, "0") == 0) /* Python: int("-0") == 0 */
@@ -140,7 +120,7 @@ static int canon_number(const struct nc_json *v, struct nc_buf *out, struct nc_j
      * Python does too; only overflow has no exact key. */
     double d = strtod(s, NULL);
     if (isinf(d)) {
-        canon_seterr(err, NC_JSON_ERR_NUMBER, "number overflows a double");
+        nc_json_seterr(err, NC_JSON_ERR_NUMBER, "number overflows a double");
         return -1;
     }
     char repr[40];
@@ -149,6 +129,19 @@ static int canon_number(const struct nc_json *v, struct nc_buf *out, struct nc_j
 }
 
 static int canon_value(const struct nc_json *v, struct nc_buf *out, struct nc_json_err *err);
+
+/* A string or key, ensure_ascii. Parsed trees hold valid UTF-8; a
+ * hand-built one may not, and that is not an out-of-memory. */
+static int canon_string(const char *s, size_t len, struct nc_buf *out, struct nc_json_err *err)
+{
+    if (nc_jsonstr_append(out, s, len, NC_JSONSTR_ASCII) == 0)
+        return 0;
+    if (nc_utf8_valid(s, len))
+        nc_json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
+    else
+        nc_json_seterr(err, NC_JSON_ERR_UTF8, "string is not valid UTF-8");
+    return -1;
+}
 
 static int canon_object(const struct nc_json *v, struct nc_buf *out, struct nc_json_err *err)
 {
@@ -159,21 +152,22 @@ static int canon_object(const struct nc_json *v, struct nc_buf *out, struct nc_j
     if (v->count > sizeof small / sizeof small[0]) {
         members = malloc(v->count * sizeof *members);
         if (!members) {
-            canon_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
+            nc_json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
             return -1;
         }
     }
     size_t n = 0;
     for (const struct nc_json *c = v->child; c && n < v->count; c = c->next)
         members[n++] = c;
-    qsort(members, n, sizeof *members, canon_key_cmp);
+    qsort(members, n, sizeof *members, nc_json_key_cmp);
     if (nc_buf_appendc(out, '{') != 0)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         if (i && nc_buf_append(out, ", ", 2) != 0)
             goto nomem;
-        if (nc_jsonstr_append(out, members[i]->key, members[i]->keylen, NC_JSONSTR_ASCII) != 0 ||
-            nc_buf_append(out, ": ", 2) != 0)
+        if (canon_string(members[i]->key, members[i]->keylen, out, err) != 0)
+            goto out;
+        if (nc_buf_append(out, ": ", 2) != 0)
             goto nomem;
         if (canon_value(members[i], out, err) != 0)
             goto out;
@@ -183,7 +177,7 @@ static int canon_object(const struct nc_json *v, struct nc_buf *out, struct nc_j
     rc = 0;
     goto out;
 nomem:
-    canon_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
+    nc_json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
 out:
     if (members != small)
         free(members);
@@ -206,8 +200,7 @@ static int canon_value(const struct nc_json *v, struct nc_buf *out, struct nc_js
     case NC_JSON_NUMBER:
         return canon_number(v, out, err);
     case NC_JSON_STRING:
-        rc = nc_jsonstr_append(out, v->str, v->len, NC_JSONSTR_ASCII);
-        break;
+        return canon_string(v->str, v->len, out, err);
     case NC_JSON_ARRAY:
         if (nc_buf_appendc(out, '[') != 0)
             break;
@@ -225,7 +218,7 @@ static int canon_value(const struct nc_json *v, struct nc_buf *out, struct nc_js
     if (rc == 0)
         return 0;
 nomem:
-    canon_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
+    nc_json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
     return -1;
 }
 
@@ -236,7 +229,7 @@ int nc_json_canonical(const struct nc_json *v, struct nc_buf *out, struct nc_jso
         err->msg[0] = '\0';
     }
     if (!v) {
-        canon_seterr(err, NC_JSON_ERR_SYNTAX, "no value");
+        nc_json_seterr(err, NC_JSON_ERR_SYNTAX, "no value");
         return -1;
     }
     return canon_value(v, out, err);

@@ -84,7 +84,7 @@ struct json_parser {
  * Errors
  * ------------------------------------------------------------------------ */
 
-static void json_seterr(struct nc_json_err *err, enum nc_json_errcode code, const char *msg)
+void nc_json_seterr(struct nc_json_err *err, enum nc_json_errcode code, const char *msg)
 {
     if (!err)
         return;
@@ -312,7 +312,9 @@ bad:
     return parse_fail(ps, NC_JSON_ERR_SYNTAX, "invalid number");
 }
 
-static int key_cmp(const void *a, const void *b)
+/* Python sorts str keys by code point; UTF-8 byte order is code point
+ * order, so a byte compare (shorter prefix first) is exactly that. */
+int nc_json_key_cmp(const void *a, const void *b)
 {
     const struct nc_json *x = *(const struct nc_json *const *)a;
     const struct nc_json *y = *(const struct nc_json *const *)b;
@@ -347,9 +349,9 @@ static int check_dupkeys(struct json_parser *ps, const struct nc_json *obj)
     size_t i = 0;
     for (const struct nc_json *c = obj->child; c; c = c->next)
         ps->scratch[i++] = c;
-    qsort(ps->scratch, obj->count, sizeof *ps->scratch, key_cmp);
+    qsort(ps->scratch, obj->count, sizeof *ps->scratch, nc_json_key_cmp);
     for (i = 1; i < obj->count; i++)
-        if (key_cmp(&ps->scratch[i - 1], &ps->scratch[i]) == 0)
+        if (nc_json_key_cmp(&ps->scratch[i - 1], &ps->scratch[i]) == 0)
             return parse_fail(ps, NC_JSON_ERR_DUPKEY, "duplicate object key");
     return 0;
 }
@@ -464,12 +466,12 @@ int nc_json_parse(const char *text, size_t len, int max_depth, struct nc_json_do
         err->msg[0] = '\0';
     }
     if (len > SIZE_MAX - sizeof(struct nc_json_doc) - 1) {
-        json_seterr(err, NC_JSON_ERR_NOMEM, "input too large");
+        nc_json_seterr(err, NC_JSON_ERR_NOMEM, "input too large");
         return -1;
     }
     struct nc_json_doc *doc = malloc(sizeof *doc + len + 1);
     if (!doc) {
-        json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
+        nc_json_seterr(err, NC_JSON_ERR_NOMEM, "out of memory");
         return -1;
     }
     doc->root = NULL;

@@ -80,6 +80,12 @@ void nc_json_doc_free(struct nc_json_doc *doc); /* accepts NULL */
 /* Member lookup by key (exact bytes); NULL when absent or obj not an object. */
 const struct nc_json *nc_json_get(const struct nc_json *obj, const char *key);
 
+/* Fills err (if not NULL) with code and a static message. */
+void nc_json_seterr(struct nc_json_err *err, enum nc_json_errcode code, const char *msg);
+/* qsort comparator of (const struct nc_json *) members by key, in code
+ * point order (Python's sort order for str). */
+int nc_json_key_cmp(const void *a, const void *b);
+
 /* Appends Python's json.dumps(v, sort_keys=True) to out: separators ", " and
  * ": ", keys sorted by code point, ensure_ascii escaping (\uXXXX, surrogate
  * pairs above U+FFFF, \" \\ \n \r \t \b \f, other C0 and DEL as \u00XX),

@@ -14,19 +14,11 @@
 #include "normcache/buf.h"
 #include "normcache/config.h"
 
-/* A NULL-terminated list of NAME, VALUE pairs stands in for the environment. */
-static const char *table_get(const char *name, void *ud)
-{
-    const char **kv = ud;
-    for (; kv && kv[0]; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
+#include "testutil.h"
 
 static int load(struct nc_config *cfg, const char **kv, char *err, size_t errlen)
 {
-    return nc_config_load(cfg, table_get, (void *)kv, err, errlen);
+    return nc_config_load(cfg, test_kv_get, (void *)kv, err, errlen);
 }
 
 static void test_defaults(void **state)

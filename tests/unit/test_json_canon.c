@@ -306,6 +306,37 @@ static void test_canonical_nested(void **state)
     nc_buf_free(&want);
 }
 
+/* A hand-built tree may hold malformed UTF-8: that is a UTF-8 error, not
+ * an out-of-memory. */
+static void test_canonical_bad_utf8_is_utf8_error(void **state)
+{
+    (void)state;
+    struct nc_json s;
+    memset(&s, 0, sizeof s);
+    s.type = NC_JSON_STRING;
+    s.str = "a\xff";
+    s.len = 2;
+    struct nc_buf b;
+    nc_buf_init(&b);
+    struct nc_json_err err;
+    assert_int_equal(nc_json_canonical(&s, &b, &err), -1);
+    assert_int_equal(err.code, NC_JSON_ERR_UTF8);
+    struct nc_json member;
+    memset(&member, 0, sizeof member);
+    member.type = NC_JSON_NULL;
+    member.key = "k\xc0\x80"; /* overlong */
+    member.keylen = 3;
+    struct nc_json obj;
+    memset(&obj, 0, sizeof obj);
+    obj.type = NC_JSON_OBJECT;
+    obj.child = &member;
+    obj.count = 1;
+    nc_buf_reset(&b);
+    assert_int_equal(nc_json_canonical(&obj, &b, &err), -1);
+    assert_int_equal(err.code, NC_JSON_ERR_UTF8);
+    nc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_canonical_number_overflow),
         cmocka_unit_test(test_canonical_api),
         cmocka_unit_test(test_canonical_nested),
+        cmocka_unit_test(test_canonical_bad_utf8_is_utf8_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

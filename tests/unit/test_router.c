@@ -23,43 +23,22 @@
 #include "normcache/log.h"
 #include "normcache/server.h"
 
+#include "testutil.h"
+
 static struct nc_config cfg;
 static struct nc_server *srv;
 static int port;
-
-static const char *kv_get(const char *name, void *ud)
-{
-    const char **kv = ud;
-    for (; kv[0]; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int p = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        p = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return p;
-}
 
 static int setup(void **state)
 {
     (void)state;
     static char portbuf[16];
-    snprintf(portbuf, sizeof portbuf, "%d", free_port());
+    snprintf(portbuf, sizeof portbuf, "%d", test_free_port());
     const char *kv[] = {"PORT",          portbuf, "THREADS",     "2",
                         "REDIS_ENABLED", "false", "AUTH_TOKENS", "tok-1,tok-2",
                         "LOG_LEVEL",     "error", NULL};
     char err[256];
-    if (nc_config_load(&cfg, kv_get, kv, err, sizeof err) != 0) {
+    if (nc_config_load(&cfg, test_kv_get, kv, err, sizeof err) != 0) {
         fprintf(stderr, "config: %s\n", err);
         return -1;
     }
@@ -246,11 +225,8 @@ static void test_body_limits(void **state)
 static void test_bad_framing_closes(void **state)
 {
     (void)state;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int fd = test_connect(port);
+    assert_true(fd >= 0);
     static const char req[] = "PUT /cache/faq HTTP/1.1\r\nHost: x\r\n"
                               "Authorization: Bearer tok-1\r\nContent-Type: application/json\r\n"
                               "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}";

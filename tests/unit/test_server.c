@@ -21,53 +21,29 @@
 #include "normcache/log.h"
 #include "normcache/server.h"
 
-static const char *kv_get(const char *name, void *ud)
-{
-    const char **kv = ud;
-    for (; kv[0]; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int p = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        p = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return p;
-}
+#include "testutil.h"
 
 static void load(struct nc_config *cfg, const char *port, const char *bind_addr)
 {
     const char *kv[] = {"PORT",          port,    "BIND_ADDR",         bind_addr, "THREADS", "3",
                         "REDIS_ENABLED", "false", "SHUTDOWN_GRACE_MS", "5000",    NULL};
     char err[256];
-    assert_int_equal(nc_config_load(cfg, kv_get, kv, err, sizeof err), 0);
+    assert_int_equal(nc_config_load(cfg, test_kv_get, kv, err, sizeof err), 0);
 }
 
 static int connects(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
+    int fd = test_connect(port);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
 }
 
 static void test_start_stop(void **state)
 {
     (void)state;
     char port[16];
-    snprintf(port, sizeof port, "%d", free_port());
+    snprintf(port, sizeof port, "%d", test_free_port());
     struct nc_config cfg;
     load(&cfg, port, "127.0.0.1");
     struct nc_server *srv = NULL;
@@ -95,7 +71,7 @@ static void test_restart_same_port(void **state)
 {
     (void)state;
     char port[16];
-    snprintf(port, sizeof port, "%d", free_port());
+    snprintf(port, sizeof port, "%d", test_free_port());
     for (int i = 0; i < 3; i++) {
         struct nc_config cfg;
         load(&cfg, port, "127.0.0.1");
@@ -112,7 +88,7 @@ static void test_ipv6_loopback(void **state)
 {
     (void)state;
     char port[16];
-    snprintf(port, sizeof port, "%d", free_port());
+    snprintf(port, sizeof port, "%d", test_free_port());
     struct nc_config cfg;
     load(&cfg, port, "::1");
     struct nc_server *srv = NULL;

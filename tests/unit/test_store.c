@@ -25,23 +25,11 @@
 #include "normcache/log.h"
 #include "normcache/store.h"
 
+#include "testutil.h"
+
 static pid_t redis_pid = -1;
 static int redis_port;
 static char redis_dir[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, len) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 static int redis_start(void **state)
 {
@@ -50,7 +38,7 @@ static int redis_start(void **state)
     snprintf(redis_dir, sizeof redis_dir, "/tmp/nc-test-store-XXXXXX");
     if (!mkdtemp(redis_dir))
         return -1;
-    redis_port = free_port();
+    redis_port = test_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", redis_port);
     redis_pid = fork();
@@ -61,14 +49,11 @@ static int redis_start(void **state)
     }
     /* Ready when it accepts a connection (at most 5 s). */
     for (int i = 0; i < 500; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)redis_port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok)
+        int fd = test_connect(redis_port);
+        if (fd >= 0) {
+            close(fd);
             return 0;
+        }
         usleep(10000);
     }
     fprintf(stderr, "redis-server did not start on port %d\n", redis_port);
@@ -116,15 +101,6 @@ static void on_reply(void *priv, redisReply *reply)
     }
 }
 
-static const char *kv_get(const char *name, void *ud)
-{
-    const char **kv = ud;
-    for (; kv && kv[0]; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
 static void fixture_open(struct fixture *f, const char *url, const char *more_name,
                          const char *more_value)
 {
@@ -142,7 +118,7 @@ static void fixture_open(struct fixture *f, const char *url, const char *more_na
     if (!more_name)
         kv[8] = NULL;
     char err[256];
-    assert_int_equal(nc_config_load(&f->cfg, kv_get, kv, err, sizeof err), 0);
+    assert_int_equal(nc_config_load(&f->cfg, test_kv_get, kv, err, sizeof err), 0);
     nc_breaker_init(&f->brk, f->cfg.breaker_failures, f->cfg.breaker_cooldown_ms);
     f->epfd = epoll_create1(0);
     assert_true(f->epfd >= 0);
@@ -261,7 +237,7 @@ static void test_refused_opens_breaker(void **state)
 {
     (void)state;
     struct fixture f;
-    fixture_open(&f, redis_url(free_port()), NULL, NULL); /* nothing listens */
+    fixture_open(&f, redis_url(test_free_port()), NULL, NULL); /* nothing listens */
     struct call c;
     const char *argv[1] = {"PING"};
     for (int i = 0; i < 2; i++) {
