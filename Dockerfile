@@ -29,7 +29,7 @@ RUN mkdir -p scripts && printf '#!/bin/sh\nexit 0\n' >scripts/deps.sh && chmod +
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        libmicrohttpd12 libhiredis0.14 libcjson1 libutf8proc2 libcurl4 libssl3 \
+        libmicrohttpd12 libhiredis0.14 libutf8proc2 libcurl4 libssl3 \
         ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && useradd --system --user-group --uid 10001 --home-dir /nonexistent \

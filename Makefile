@@ -4,7 +4,7 @@
 BUILD    ?= build
 CC       ?= cc
 OPT      ?= -O2 -g
-PKGS     := libmicrohttpd hiredis libcjson libutf8proc libcurl libcrypto
+PKGS     := libmicrohttpd hiredis libutf8proc libcurl libcrypto
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # A fresh machine has none of the libraries: install them before pkg-config

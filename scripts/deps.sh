@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS=(build-essential pkg-config curl ca-certificates
-      libmicrohttpd-dev libhiredis-dev libcjson-dev libutf8proc-dev
+      libmicrohttpd-dev libhiredis-dev libutf8proc-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server redis-tools wrk prometheus python3 procps)
 

@@ -3,8 +3,9 @@
  * parse error reporting. The canonical form is json_canon.c, the compact
  * writer json_write.c; both read the tree built here.
  *
- * Why this is the one JSON parser of the service, although cJSON is linked
- * too: the API's 400 rules need what cJSON does not give.
+ * Why this is the one JSON parser of the service (and its tools), rather
+ * than a library such as cJSON: the API's 400 rules need what cJSON does
+ * not give.
  *  - Duplicate keys: cJSON keeps them and lookups find the first; Python
  *    (which computed the key vectors) keeps the last, so one body would name
  *    two values. Here they are an error.
@@ -18,8 +19,8 @@
  *  - Errors: cJSON returns NULL and a pointer into the input; here every
  *    failure has an nc_json_errcode (mapped to a problem document) and a
  *    message that never quotes the input.
- * The recommendations module is being moved off cJSON onto this parser;
- * new code should not add cJSON calls.
+ * The upstream's answers, PUT bodies, params and the stub's /mode bodies
+ * all go through it; cJSON is no longer linked.
  *
  * Memory: a document is one malloc holding the doc header, the first few
  * nodes and a string pool of len+1 bytes; only documents with many values

@@ -79,8 +79,12 @@ static void update_events(struct nc_store *s)
     int op = s->registered ? (ev ? EPOLL_CTL_MOD : EPOLL_CTL_DEL) : EPOLL_CTL_ADD;
     if (op == EPOLL_CTL_ADD && !ev)
         return;
-    if (epoll_ctl(s->epfd, op, s->fd, &e) != 0)
+    if (epoll_ctl(s->epfd, op, s->fd, &e) != 0) {
+        /* Left as it was: the next change tries again, and a command that
+         * waits for an event it never gets is cut by its deadline. */
         nc_logf(NC_LOG_ERROR, "epoll_ctl on redis socket: %s", strerror(errno));
+        return;
+    }
     s->registered = ev;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "normcache/log.h"
 #include "recs_int.h"
 
 static pthread_t sub_thread;
@@ -85,8 +86,14 @@ void nc_recs_sub_start(const struct nc_config *cfg)
     if (atomic_exchange(&sub_started, 1))
         return;
     sub_cfg = cfg;
-    if (pthread_create(&sub_thread, NULL, sub_main, NULL) != 0)
+    if (pthread_create(&sub_thread, NULL, sub_main, NULL) != 0) {
+        /* Waiters still wake: the poll that is the safety net re-reads. */
+        nc_logf(NC_LOG_WARN,
+                "cannot start the subscriber thread: cross-instance wake-ups "
+                "fall back to polling every %d ms",
+                NC_RECS_POLL_MS);
         atomic_store(&sub_started, 0);
+    }
 }
 
 void nc_recs_sub_stop(void)
