@@ -28,6 +28,14 @@
 # Environment:
 #   BUILD            build directory (default: build)
 #   NC_VALGRIND=1    run unit binaries and every service under valgrind memcheck
+#   NC_SANITIZE=1    the build is sanitized (make asan / make tsan): every
+#                    sanitized process writes its reports to
+#                    <logdir>/san-<part>/report.<pid> (log_path added to
+#                    ASAN_/UBSAN_/LSAN_/TSAN_OPTIONS, which lib.sh passes on
+#                    to the binaries it starts), and a part (unit binary or
+#                    script) that leaves any report there fails; so does one
+#                    with a sanitizer headline in its log or, for a script,
+#                    in its TMPDIR (<log>.tmp, kept: the services' stderr)
 #   NC_TEST_JOBS=N   run N integration scripts at once (default 1)
 #   NC_TEST_ONLY=re  run only integration scripts whose name matches re (a
 #                    bash regex on the file name, e.g. 'keys' or '^test_recs_')
@@ -86,6 +94,52 @@ export NC_TEST_LOGDIR=$LOGDIR
 
 # cmocka writes its summary lines to stdout only in its default format.
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE CMOCKA_TEST_ABORT
+
+# ---------------------------------------------------------------------------
+# Sanitizer reports
+# ---------------------------------------------------------------------------
+SANITIZE=${NC_SANITIZE:-0}
+[ "$SANITIZE" = 0 ] && SANITIZE=""
+SAN_VARS=(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TSAN_OPTIONS)
+
+# san_env DIR: the sanitizer options of one part, reports going to DIR (for
+# `env`; the caller's options first, log_path last so that it wins).
+san_env() {
+    local v
+    [ -n "$SANITIZE" ] || return 0
+    mkdir -p "$1"
+    for v in "${SAN_VARS[@]}"; do
+        printf '%s\n' "$v=${!v:-}${!v:+:}log_path=$1/report"
+    done
+    printf '%s\n' "NC_SAN_DIR=$1"
+}
+
+# Sanitizer headlines in a process's stderr (GCC's UBSan ignores log_path
+# when linked with ASan, so its reports only ever go there).
+SAN_RE='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer'
+
+# san_collect NAME DIR [PATH...]: 0 when DIR holds no report and no PATH
+# (file or directory, searched recursively) has a sanitizer headline;
+# otherwise adds a failure with the headline and summary lines and returns 1.
+# DIR is removed when clean.
+san_collect() {
+    local name=$1 dir=$2 f line
+    shift 2
+    [ -n "$SANITIZE" ] || return 0
+    local reports=()
+    for f in "$dir"/report.*; do [ -s "$f" ] && reports+=("$f"); done
+    if [ $# -gt 0 ]; then
+        while IFS= read -r f; do reports+=("$f"); done < <(grep -rlE "$SAN_RE" "$@" 2>/dev/null)
+    fi
+    if [ ${#reports[@]} -eq 0 ]; then
+        rm -rf "$dir"
+        return 0
+    fi
+    fail_line "$name: not ok - sanitizer report(s) in: ${reports[*]}"
+    while IFS= read -r line; do FAIL_LINES+=("  $line"); done < <(
+        grep -hE "$SAN_RE|^SUMMARY: |^    #[0-4] " "${reports[@]}" | head -n 40)
+    return 1
+}
 
 # ---------------------------------------------------------------------------
 # The shared redis-server, killed on any exit.
@@ -170,7 +224,7 @@ fail_line() {
 # ---------------------------------------------------------------------------
 run_unit() {
     local bin name log rc p f t0 crashed
-    local vg=()
+    local vg=() senv=()
     if [ -n "$VALGRIND" ]; then
         vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
     fi
@@ -180,7 +234,8 @@ run_unit() {
         name=$(basename "$bin")
         log=$LOGDIR/unit-$name.log
         t0=$SECONDS
-        timeout -k 5 "$UNIT_TIMEOUT" "${vg[@]}" "$bin" </dev/null >"$log" 2>&1
+        mapfile -t senv < <(san_env "$LOGDIR/san-$name")
+        env "${senv[@]}" timeout -k 5 "$UNIT_TIMEOUT" "${vg[@]}" "$bin" </dev/null >"$log" 2>&1
         rc=$?
         p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
         f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -205,6 +260,10 @@ run_unit() {
             fail_line "$name: not ok - $crashed (log: $log)"
             while IFS= read -r line; do FAIL_LINES+=("  $line"); done < <(tail -n 15 "$log")
         fi
+        if ! san_collect "$name" "$LOGDIR/san-$name" "$log"; then
+            f=$((f + 1))
+            crashed="${crashed:+$crashed, }sanitizer report"
+        fi
         printf 'unit        %-28s %4d ok, %d not ok%s (%ds)\n' "$name" "$p" "$f" \
             "${crashed:+, $crashed}" $((SECONDS - t0))
     done
@@ -218,8 +277,15 @@ run_one_script() { # script log
     local script=$1 log=$2 rc
     # timeout puts the script in its own process group and signals the whole
     # group, so a hung script takes every service it started down with it.
+    local senv=()
     rm -f "$log.rc" "$log.pid"
-    timeout -k 10 "$SCRIPT_TIMEOUT" bash "$script" </dev/null >"$log" 2>&1 &
+    mapfile -t senv < <(san_env "$log.san")
+    if [ -n "$SANITIZE" ]; then
+        rm -rf "$log.tmp"
+        mkdir -p "$log.tmp"
+        senv+=("TMPDIR=$log.tmp" NC_KEEP_TMP=1)
+    fi
+    env "${senv[@]}" timeout -k 10 "$SCRIPT_TIMEOUT" bash "$script" </dev/null >"$log" 2>&1 &
     echo $! >"$log.pid"
     wait $!
     rc=$?
@@ -250,6 +316,14 @@ collect_script() { # script log seconds
         fail_line "$name: not ok - $extra (log: $log)"
         while IFS= read -r line; do FAIL_LINES+=("  $line"); done < <(tail -n 15 "$log")
         f=$((f + 1))
+    fi
+    # The script's temporary directory holds the stderr of every process
+    # it started (kept for this check; removed when clean).
+    if ! san_collect "$name" "$log.san" "$log.tmp"; then
+        f=$((f + 1))
+        extra="${extra:+$extra, }sanitizer report"
+    elif [ -n "$SANITIZE" ]; then
+        rm -rf "$log.tmp"
     fi
     printf 'integration %-28s %4d ok, %d not ok%s (%ds)\n' "$name" "$p" "$f" "${extra:+, $extra}" "$secs"
 }

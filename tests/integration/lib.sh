@@ -26,6 +26,10 @@
 #   $NC_TMP/body $NC_TMP/hdr.last  its exact body bytes and headers
 #   NC_MARKER                    a unique string for "never echoed" checks
 #   NC_TIME_SCALE                1, or larger under valgrind: scale timings
+#   NC_TEST_THREADS              THREADS of the services (default 2; make tsan: 4)
+#   NC_SAN_ENV                   the sanitizer options (ASAN_OPTIONS=... and
+#                                friends) of a sanitizer build: pass them on
+#                                to every binary started with `env -i`
 
 # UTF-8 whatever the caller's locale (CI often has none): test texts are UTF-8.
 export LC_ALL=C.UTF-8
@@ -51,6 +55,13 @@ else
     NC_TIME_SCALE=${NC_TIME_SCALE:-1}
 fi
 NC_REQ_TIMEOUT=$((10 * NC_TIME_SCALE))
+# Sanitizer builds (make asan / make tsan): the clean environments the
+# binaries start with keep the sanitizer options (tests/run.sh adds a
+# log_path under its log directory, NC_SAN_DIR, and checks it).
+NC_SAN_ENV=()
+for _v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TSAN_OPTIONS; do
+    [ -n "${!_v:-}" ] && NC_SAN_ENV+=("$_v=${!_v}")
+done
 SVC_PID=""
 SVC_PORT=""
 SVC_LOG=""
@@ -330,7 +341,7 @@ redis_kill() {
 # svc_env_defaults: the environment every service starts with. Arguments to
 # start_service override these (NAME=value) or drop them (-NAME).
 svc_env_defaults() {
-    printf '%s\n' "PORT=$SVC_PORT" "BIND_ADDR=127.0.0.1" "THREADS=2" \
+    printf '%s\n' "PORT=$SVC_PORT" "BIND_ADDR=127.0.0.1" "THREADS=${NC_TEST_THREADS:-2}" \
         "REDIS_URL=redis://127.0.0.1:$NC_TEST_REDIS_PORT/$NC_DB"
 }
 
@@ -347,7 +358,7 @@ start_service() {
         SVC_LOG=$NC_TMP/svc-$NC_SVC_N.log
         SVC_VGLOG=$NC_TMP/vg-$NC_SVC_N.log
         SVC_DESC="#$NC_SVC_N${*:+ $*}"
-        local -a envs=("PATH=$PATH")
+        local -a envs=("PATH=$PATH" "${NC_SAN_ENV[@]}")
         local line a drop
         while IFS= read -r line; do
             drop=""
@@ -424,14 +435,18 @@ stop_service() {
         why="exit status $rc"
         [ "$rc" = 99 ] && [ -n "$NC_VALGRIND" ] && why="valgrind found memory errors or leaks (exit 99)"
     fi
-    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$SVC_LOG" 2>/dev/null; then
+    local san_rep=${NC_SAN_DIR:-/nonexistent}/report.$pid
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:\|WARNING: ThreadSanitizer' "$SVC_LOG" 2>/dev/null; then
         why="${why:+$why; }sanitizer report in the log"
+    elif [ -s "$san_rep" ]; then
+        why="${why:+$why; }sanitizer report in $san_rep"
     fi
     if [ -z "$why" ]; then
         ok "service $SVC_DESC stops cleanly on SIGTERM"
     else
         notok "service $SVC_DESC stops cleanly on SIGTERM"
         diag "$why" "log: $(tail -n 5 "$SVC_LOG")"
+        [ -s "$san_rep" ] && grep -E 'ERROR:|WARNING:|runtime error|SUMMARY:|^    #[0-9] ' "$san_rep" | head -n 30 | while IFS= read -r l; do diag "$l"; done
         if [ -n "$NC_VALGRIND" ] && [ -f "$SVC_VGLOG" ]; then
             grep -A 12 -E 'Invalid|uninitialised|definitely lost|Mismatched|overlap' "$SVC_VGLOG" | head -n 40 | while IFS= read -r l; do diag "$l"; done
         fi

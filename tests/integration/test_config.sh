@@ -11,7 +11,7 @@ NC_DB=6
 RB_OUT=$NC_TMP/rb.out
 RB_ERR=$NC_TMP/rb.err
 run_bin() {
-    local envs=("PATH=$PATH") args=()
+    local envs=("PATH=$PATH" "${NC_SAN_ENV[@]}") args=()
     while [ $# -gt 0 ]; do
         if [ "$1" = -- ]; then
             shift

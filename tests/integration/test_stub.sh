@@ -23,6 +23,9 @@ PIDS=()
 VALGRIND=${NC_VALGRIND:-0}
 [ "$VALGRIND" = 0 ] && VALGRIND=""
 if [ -n "$VALGRIND" ]; then SCALE=${NC_TIME_SCALE:-12}; else SCALE=${NC_TIME_SCALE:-1}; fi
+# Sanitizer builds: the stub's clean environment keeps the sanitizer options.
+SAN_ENV=()
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TSAN_OPTIONS; do [ -n "${!v:-}" ] && SAN_ENV+=("$v=${!v}"); done
 STUB_PID=""
 PORT=""
 U=""
@@ -88,7 +91,7 @@ start_stub() {
         local -a cmd=("$STUB")
         [ -n "$VALGRIND" ] && cmd=(valgrind --error-exitcode=99 --leak-check=full
             --errors-for-leak-kinds=definite --log-file="$TMP/vg-$PORT.log" "$STUB")
-        env -i "PATH=$PATH" STUB_BIND_ADDR=127.0.0.1 "STUB_PORT=$PORT" "$@" "${cmd[@]}" \
+        env -i "PATH=$PATH" "${SAN_ENV[@]}" STUB_BIND_ADDR=127.0.0.1 "STUB_PORT=$PORT" "$@" "${cmd[@]}" \
             </dev/null >/dev/null 2>"$TMP/stub-$PORT.log" &
         STUB_PID=$!
         PIDS+=("$STUB_PID")
@@ -205,7 +208,7 @@ for bad in STUB_PORT=abc STUB_PORT=70000 STUB_PORT=-1 STUB_BIND_ADDR=nowhere \
     var=${bad%%=*}
     val=${bad#*=}
     # A port of its own, so that a stub wrongly starting would not collide.
-    out=$(env -i "PATH=$PATH" STUB_PORT="$(free_port)" "$bad" timeout 5 "$STUB" 2>&1 >/dev/null)
+    out=$(env -i "PATH=$PATH" "${SAN_ENV[@]}" STUB_PORT="$(free_port)" "$bad" timeout 5 "$STUB" 2>&1 >/dev/null)
     rc=$?
     lines=$(printf '%s\n' "$out" | grep -c .)
     if [ "$rc" = 2 ] && [ "$lines" = 1 ] && [[ $out == *"$var"* ]] && [[ $out == *"\"$val\""* ]] &&

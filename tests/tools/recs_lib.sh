@@ -48,7 +48,7 @@ start_stub() {
     fi
     for try in 1 2 3; do
         STUB_LOG=$NC_TMP/stub-$try-$RANDOM.log
-        env -i "PATH=$PATH" STUB_BIND_ADDR=127.0.0.1 STUB_PORT=0 "$@" "$NC_STUB" \
+        env -i "PATH=$PATH" "${NC_SAN_ENV[@]}" STUB_BIND_ADDR=127.0.0.1 STUB_PORT=0 "$@" "$NC_STUB" \
             </dev/null >/dev/null 2>"$STUB_LOG" &
         STUB_PID=$!
         NC_PIDS+=("$STUB_PID")
