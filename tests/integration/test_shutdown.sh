@@ -11,7 +11,9 @@ NC_DB=15
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/recs_lib.sh"
 
-LATENCY_MS=1500
+# Scaled (sanitizers, valgrind): the premise "still in flight 0.5 s after the
+# signal" needs the call to outlast the polling that sees it reach the stub.
+LATENCY_MS=$((1500 * NC_TIME_SCALE))
 
 # ---------------------------------------------------------------------------
 # Local helpers
