@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian 12 packages normcache needs to build, test, run
-# and benchmark. Idempotent and quiet when everything is there.
+# and benchmark (the sanitizer runtimes, GCC's, are for make asan / make tsan;
+# build-essential brings them already). Idempotent and quiet when everything
+# is there.
 #   scripts/deps.sh          install what is missing
 #   scripts/deps.sh --check  exit 1 (printing the names) if anything is missing
 set -euo pipefail
@@ -8,7 +10,8 @@ set -euo pipefail
 PKGS=(build-essential pkg-config curl ca-certificates
       libmicrohttpd-dev libhiredis-dev libutf8proc-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev
-      redis-server redis-tools wrk prometheus python3 procps)
+      redis-server redis-tools wrk prometheus python3 procps
+      libasan8 libubsan1 libtsan2 liblsan0)
 
 missing=()
 for p in "${PKGS[@]}"; do
