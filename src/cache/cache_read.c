@@ -1,0 +1,80 @@
+/* cache_read.c - GET /cache/<ns>: the value and its remaining TTL in one
+ * round trip (GET + PTTL in one write), a strong ETag, 304 on a match. */
+#include <stdio.h>
+#include <string.h>
+
+#include "normcache/counters.h"
+#include "normcache/key.h"
+
+#include "cache_int.h"
+
+static void on_get(void *priv, redisReply *reply)
+{
+    struct nc_req *r = priv;
+    if (!reply)
+        r->redis_failed = 1;
+    else if (reply->type == REDIS_REPLY_STRING) {
+        nc_buf_reset(&r->out);
+        if (nc_buf_append(&r->out, reply->str, reply->len) == 0)
+            r->have_value = 1;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* WRONGTYPE and friends: somebody else's data; a miss, not a crash. */
+        nc_counters_redis_error(NC_REDIS_ERR_REPLY);
+    }
+    nc_cache_settle(r);
+}
+
+static enum MHD_Result bypass_get(struct nc_req *r)
+{
+    r->cache = "BYPASS";
+    nc_counters_cache(r->w->counters, r->ns, NC_RES_BYPASS);
+    return nc_req_problem(r, 404, "cache_miss", "Not Found",
+                          "Redis is unavailable; the entry could not be read.");
+}
+
+enum MHD_Result nc_cache_get_start(struct nc_req *r)
+{
+    enum MHD_Result ret;
+    if (nc_cache_key_from_args(r, &ret) != 0)
+        return ret;
+    const char *argv[2] = {"GET", r->key};
+    size_t lens[2] = {3, (size_t)r->keylen};
+    const char *pargv[2] = {"PTTL", r->key};
+    size_t plens[2] = {4, (size_t)r->keylen};
+    if (nc_cache_issue(r, on_get, 2, argv, lens) != 0)
+        return bypass_get(r);
+    /* Both go out in the same write, and the store cannot refuse the
+     * second after taking the first within one pass. */
+    if (nc_cache_issue(r, nc_cache_on_integer, 2, pargv, plens) != 0)
+        r->redis_failed = 1;
+    nc_req_suspend(r);
+    return MHD_YES;
+}
+
+enum MHD_Result nc_cache_get_finish(struct nc_req *r)
+{
+    if (r->redis_failed == 1)
+        return bypass_get(r);
+    if (!r->have_value) {
+        r->cache = "MISS";
+        nc_counters_cache(r->w->counters, r->ns, NC_RES_MISS);
+        return nc_req_problem(r, 404, "cache_miss", "Not Found", "No entry for this key.");
+    }
+    r->cache = "HIT";
+    nc_counters_cache(r->w->counters, r->ns, NC_RES_HIT);
+    char v[64];
+    if (r->num >= 0)
+        snprintf(v, sizeof v, "max-age=%lld", r->num / 1000);
+    else
+        snprintf(v, sizeof v, "no-cache"); /* written elsewhere without a TTL */
+    nc_req_header(r, "Cache-Control", v);
+    snprintf(v, sizeof v, "\"%016llx\"",
+             (unsigned long long)nc_key_etag_hash(r->out.data, r->out.len));
+    nc_req_header(r, "ETag", v);
+    const char *inm = nc_req_hdr(r, "If-None-Match");
+    if (inm && (strstr(inm, v) || strcmp(inm, "*") == 0)) {
+        nc_buf_reset(&r->out);
+        return nc_req_reply(r, 304, NULL);
+    }
+    return nc_req_reply(r, 200, "application/json");
+}
