@@ -1,5 +1,6 @@
-/* cache_delete.c - DELETE /cache/<ns>: one entry (UNLINK), or the whole
- * namespace (SCAN MATCH <prefix>:<ns>:* + UNLINK in batches, never KEYS). */
+/* cache_delete.c - DELETE /cache/<ns>: one entry (UNLINK), the entries
+ * carrying a tag (?tag=), or the whole namespace (SCAN MATCH
+ * <prefix>:<ns>:* + UNLINK in batches, never KEYS; tag indexes included). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +86,49 @@ static enum MHD_Result unavailable(struct nc_req *r)
         "Redis did not confirm the invalidation (it may not have happened). Retry.");
 }
 
+/* Deletes the live entries that still carry the tag (their expiry equals
+ * the score the tagged write recorded: an entry written again since
+ * without the tag has another), then the index. Cost: the index's
+ * members, never a scan of the namespace. */
+static const char tag_delete_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local m = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES') "
+    "local n = 0 "
+    "for i = 1, #m, 2 do "
+    "  if redis.call('PEXPIRETIME', m[i]) == tonumber(m[i + 1]) then "
+    "    n = n + redis.call('UNLINK', m[i]) "
+    "  end "
+    "end "
+    "redis.call('UNLINK', KEYS[1]) "
+    "return n";
+
+static enum MHD_Result delete_tag(struct nc_req *r, const struct nc_arg *tag)
+{
+    if (!nc_tag_valid(tag->value, tag->value_len))
+        return nc_req_problem(r, 400, "invalid_tag", "Bad Request",
+                              "tag must match [A-Za-z0-9_.:-]{1,128}.");
+    if (!r->w->cfg->redis_enabled)
+        return unavailable(r);
+    char tagkey[NC_KEY_MAX];
+    int kl = nc_cache_tag_key(r, tag->value, tag->value_len, tagkey);
+    if (kl < 0)
+        return nc_req_problem(r, 500, "internal", "Internal Error", "Key derivation failed.");
+    const char *argv[4] = {"EVAL", tag_delete_script, "1", tagkey};
+    size_t lens[4] = {4, sizeof tag_delete_script - 1, 1, (size_t)kl};
+    if (nc_cache_issue(r, nc_cache_on_integer, 4, argv, lens) != 0)
+        return unavailable(r);
+    nc_req_suspend(r);
+    return MHD_YES;
+}
+
 enum MHD_Result nc_cache_delete_start(struct nc_req *r)
 {
     enum MHD_Result ret;
+    static const char *const tag_only[1] = {"tag"};
+    const struct nc_arg *tag;
+    if (r->nargs == 1 && nc_req_args(r, tag_only, &tag, 1) == 0)
+        return delete_tag(r, tag);
     if (r->nargs == 0) {
         r->route = NC_ROUTE_CACHE_FLUSH;
         if (!r->w->cfg->redis_enabled)

@@ -159,3 +159,10 @@ out:
     nc_json_doc_free(cdoc);
     return rc;
 }
+
+int nc_cache_tag_key(const struct nc_req *r, const char *tag, size_t len, char out[NC_KEY_MAX])
+{
+    const struct nc_config *cfg = r->w->cfg;
+    return nc_key_derive(cfg->key_prefix, r->ns, NC_KEY_TAG, cfg->key_secret, cfg->key_secret_len,
+                         tag, len, out);
+}

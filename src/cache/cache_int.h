@@ -15,11 +15,14 @@
 #define NC_CACHE_INT_H
 
 #include "normcache/json.h"
+#include "normcache/key.h"
 #include "normcache/req.h"
 #include "normcache/store.h"
 
 /* Nesting limit of params and ctx (the outermost object is level 1). */
 #define NC_CACHE_MAX_DEPTH 32
+/* Tags one entry may carry. */
+#define NC_CACHE_MAX_TAGS 32
 
 /* Each key function fills r->key (via r->scratch) and returns 0, or
  * queues a 4xx/500 answer, sets *ret to the handler's result and returns
@@ -31,6 +34,9 @@ int nc_cache_key_params(struct nc_req *r, const struct nc_json *params, const st
 /* From the query string: ?q= or ?params=, exactly one, and ?ctx=. */
 int nc_cache_key_from_args(struct nc_req *r, enum MHD_Result *ret);
 enum MHD_Result nc_cache_too_long(struct nc_req *r);
+/* The key of a tag's index in r's namespace (the tag hashed like a query)
+ * into out; its length, or -1. */
+int nc_cache_tag_key(const struct nc_req *r, const char *tag, size_t len, char out[NC_KEY_MAX]);
 
 /* Sends a command whose callback will call nc_cache_settle(r). 0 or -1
  * (Redis disabled, down or breaker open: nothing was sent). */

@@ -1,11 +1,13 @@
 /* cache_write.c - PUT /cache/<ns>: the body's q or params (and ctx) name
  * the entry, its value is stored as compact JSON with one SET ... EX (there
- * is no entry without a TTL). */
+ * is no entry without a TTL); with tags, one script also adds the key to
+ * each tag's index. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "normcache/counters.h"
+#include "normcache/key.h"
 #include "normcache/log.h"
 
 #include "cache_int.h"
@@ -34,9 +36,161 @@ static enum MHD_Result put_reply_bypass(struct nc_req *r)
     return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
-enum MHD_Result nc_cache_put_start(struct nc_req *r)
+/* The members of one entry to write: a PUT body (and, later, a batch
+ * item). Pointers into the parsed document. */
+struct put_item {
+    const struct nc_json *q, *params, *ctx, *value, *ttl, *tags;
+};
+
+/* Writes the value and adds the key to each tag's index, atomically. The
+ * value's expiry is an absolute time (PXAT) that is also the member's
+ * score, so a tag delete can tell an entry that still carries the tag
+ * (same expiry) from one written again since without it. Dead members are
+ * trimmed on every write, and the index expires with its longest-lived
+ * member, so it never outlives what it names. */
+static const char put_tagged_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local exp = now + tonumber(ARGV[2]) * 1000 "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', exp) "
+    "for i = 2, #KEYS do "
+    "  redis.call('ZADD', KEYS[i], exp, KEYS[1]) "
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) "
+    "  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES') "
+    "  redis.call('PEXPIREAT', KEYS[i], top[2]) "
+    "end "
+    "return redis.status_reply('OK')";
+
+/* Sorts the body's members into it. 0, or -1 with *detail for a 400
+ * invalid_body. */
+static int put_members(const struct nc_json *root, struct put_item *it, const char **detail)
+{
+    static const char *const names[] = {"q", "params", "ctx", "value", "ttl", "tags"};
+    const struct nc_json **slots[] = {&it->q,     &it->params, &it->ctx,
+                                      &it->value, &it->ttl,    &it->tags};
+    memset(it, 0, sizeof *it);
+    if (root->type != NC_JSON_OBJECT) {
+        *detail = "The body must be a JSON object.";
+        return -1;
+    }
+    for (const struct nc_json *m = root->child; m; m = m->next) {
+        size_t i = 0;
+        while (i < sizeof names / sizeof names[0] && strcmp(m->key, names[i]) != 0)
+            i++;
+        if (i == sizeof names / sizeof names[0]) {
+            *detail = "Unknown member in the body: only q, params, ctx, value, ttl and tags are "
+                      "accepted.";
+            return -1;
+        }
+        *slots[i] = m;
+    }
+    return 0;
+}
+
+/* Checks the item and derives its key into r->key. 0, or queues a 4xx
+ * and returns -1 (*ret holds the handler's result). */
+static int put_check(struct nc_req *r, const struct put_item *it, enum MHD_Result *ret)
 {
     const struct nc_config *cfg = r->w->cfg;
+    if (!it->value) {
+        *ret = nc_req_problem(r, 400, "missing_value", "Bad Request",
+                              "The body needs a value member (any JSON).");
+        return -1;
+    }
+    if ((it->q != NULL) == (it->params != NULL)) {
+        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request",
+                              "Give exactly one of q (a query text) and params (a JSON object).");
+        return -1;
+    }
+    if (it->q && it->q->type != NC_JSON_STRING) {
+        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request", "q must be a string.");
+        return -1;
+    }
+    if (it->params && it->params->type != NC_JSON_OBJECT) {
+        *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
+                              "params must be a JSON object.");
+        return -1;
+    }
+    r->ttl = nc_config_ns_ttl(cfg, r->ns);
+    if (it->ttl) {
+        const struct nc_json *ttl = it->ttl;
+        long long t = -1;
+        int is_int = ttl->type == NC_JSON_NUMBER && !strpbrk(ttl->str, ".eE") && ttl->len < 12;
+        if (is_int)
+            t = strtoll(ttl->str, NULL, 10);
+        if (!is_int || t < 1 || t > cfg->max_ttl_s) {
+            char d[128];
+            snprintf(d, sizeof d, "ttl must be a JSON integer from 1 to %d.", cfg->max_ttl_s);
+            *ret = nc_req_problem(r, 400, "invalid_ttl", "Bad Request", d);
+            return -1;
+        }
+        r->ttl = (int)t;
+    }
+    if (it->tags) {
+        int n = 0, ok = it->tags->type == NC_JSON_ARRAY;
+        for (const struct nc_json *t = ok ? it->tags->child : NULL; t && ok; t = t->next, n++)
+            ok = n < NC_CACHE_MAX_TAGS && t->type == NC_JSON_STRING && nc_tag_valid(t->str, t->len);
+        if (!ok) {
+            *ret = nc_req_problem(r, 400, "invalid_tags", "Bad Request",
+                                  "tags must be an array of at most 32 strings matching "
+                                  "[A-Za-z0-9_.:-]{1,128}.");
+            return -1;
+        }
+    }
+    int rc = it->params ? nc_cache_key_params(r, it->params, it->ctx, ret)
+                        : nc_cache_key_query(r, it->q->str, it->q->len, it->ctx, ret);
+    /* A body's params have no text of their own: MAX_QUERY_BYTES applies to
+     * their canonical form. */
+    if (rc == 0 && it->params && r->scratch.len > cfg->max_query_bytes) {
+        *ret = nc_cache_too_long(r);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Sends the write: a plain SET ... EX, or the tagged script. 0 or -1
+ * (nothing sent). r->scratch holds the compact value. */
+static int put_send(struct nc_req *r, const struct nc_json *tags)
+{
+    char ttlbuf[16];
+    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", r->ttl);
+    if (!tags || !tags->child) {
+        const char *argv[5] = {"SET", r->key, r->scratch.data, "EX", ttlbuf};
+        size_t lens[5] = {3, (size_t)r->keylen, r->scratch.len, 2, (size_t)tl};
+        return nc_cache_issue(r, on_set, 5, argv, lens);
+    }
+    /* EVAL script numkeys key tagkey... value ttl */
+    enum { MAXARGS = 3 + 1 + NC_CACHE_MAX_TAGS + 2 };
+    char tagkeys[NC_CACHE_MAX_TAGS][NC_KEY_MAX];
+    const char *argv[MAXARGS];
+    size_t lens[MAXARGS];
+    char nkeys[8];
+    int argc = 0, nt = 0;
+    argv[argc] = "EVAL";
+    lens[argc++] = 4;
+    argv[argc] = put_tagged_script;
+    lens[argc++] = sizeof put_tagged_script - 1;
+    argc++; /* numkeys, below */
+    argv[argc] = r->key;
+    lens[argc++] = (size_t)r->keylen;
+    for (const struct nc_json *t = tags->child; t; t = t->next) {
+        int kl = nc_cache_tag_key(r, t->str, t->len, tagkeys[nt]);
+        if (kl < 0)
+            return -1;
+        argv[argc] = tagkeys[nt++];
+        lens[argc++] = (size_t)kl;
+    }
+    argv[2] = nkeys;
+    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 1 + nt);
+    argv[argc] = r->scratch.data;
+    lens[argc++] = r->scratch.len;
+    argv[argc] = ttlbuf;
+    lens[argc++] = (size_t)tl;
+    return nc_cache_issue(r, on_set, argc, argv, lens);
+}
+
+enum MHD_Result nc_cache_put_start(struct nc_req *r)
+{
     enum MHD_Result ret;
     if (r->nargs) {
         return nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
@@ -48,89 +202,25 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
     if (nc_json_parse(r->body.data ? r->body.data : "", r->body.len, NC_CACHE_MAX_DEPTH + 1, &doc,
                       &jerr) != 0)
         return nc_req_problem(r, 400, "invalid_json", "Bad Request", jerr.msg);
-    const struct nc_json *root = nc_json_root(doc);
-    const struct nc_json *q = NULL, *params = NULL, *value = NULL, *ttl = NULL, *ctx = NULL;
-    const char *bad = NULL;
-    if (root->type != NC_JSON_OBJECT)
-        bad = "The body must be a JSON object.";
-    else
-        for (const struct nc_json *m = root->child; m && !bad; m = m->next) {
-            if (strcmp(m->key, "q") == 0)
-                q = m;
-            else if (strcmp(m->key, "params") == 0)
-                params = m;
-            else if (strcmp(m->key, "value") == 0)
-                value = m;
-            else if (strcmp(m->key, "ttl") == 0)
-                ttl = m;
-            else if (strcmp(m->key, "ctx") == 0)
-                ctx = m;
-            else
-                bad =
-                    "Unknown member in the body: only q, params, ctx, value and ttl are accepted.";
-        }
-    if (bad) {
+    struct put_item it;
+    const char *detail;
+    if (put_members(nc_json_root(doc), &it, &detail) != 0) {
         nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "invalid_body", "Bad Request", bad);
+        return nc_req_problem(r, 400, "invalid_body", "Bad Request", detail);
     }
-    if (!value) {
-        nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "missing_value", "Bad Request",
-                              "The body needs a value member (any JSON).");
-    }
-    if ((q != NULL) == (params != NULL)) {
-        nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "invalid_request", "Bad Request",
-                              "Give exactly one of q (a query text) and params (a JSON object).");
-    }
-    if (q && q->type != NC_JSON_STRING) {
-        nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "invalid_request", "Bad Request", "q must be a string.");
-    }
-    if (params && params->type != NC_JSON_OBJECT) {
-        nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "invalid_params", "Bad Request",
-                              "params must be a JSON object.");
-    }
-    r->ttl = nc_config_ns_ttl(cfg, r->ns);
-    if (ttl) {
-        long long t = -1;
-        int is_int = ttl->type == NC_JSON_NUMBER && !strpbrk(ttl->str, ".eE") && ttl->len < 12;
-        if (is_int)
-            t = strtoll(ttl->str, NULL, 10);
-        if (!is_int || t < 1 || t > cfg->max_ttl_s) {
-            nc_json_doc_free(doc);
-            char d[128];
-            snprintf(d, sizeof d, "ttl must be a JSON integer from 1 to %d.", cfg->max_ttl_s);
-            return nc_req_problem(r, 400, "invalid_ttl", "Bad Request", d);
-        }
-        r->ttl = (int)t;
-    }
-    /* Key first (uses scratch), then the compact value replaces it. */
-    int rc = params ? nc_cache_key_params(r, params, ctx, &ret)
-                    : nc_cache_key_query(r, q->str, q->len, ctx, &ret);
-    /* A body's params have no text of their own: MAX_QUERY_BYTES applies to
-     * their canonical form. */
-    if (rc == 0 && params && r->scratch.len > cfg->max_query_bytes) {
-        ret = nc_cache_too_long(r);
-        rc = -1;
-    }
-    if (rc != 0) {
+    if (put_check(r, &it, &ret) != 0) {
         nc_json_doc_free(doc);
         return ret;
     }
+    /* The key is derived (it used scratch); the compact value replaces it. */
     nc_buf_reset(&r->scratch);
-    rc = nc_json_compact(value, &r->scratch);
-    nc_json_doc_free(doc);
-    if (rc != 0)
+    if (nc_json_compact(it.value, &r->scratch) != 0) {
+        nc_json_doc_free(doc);
         return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
-    if (!cfg->redis_enabled)
-        return put_reply_bypass(r);
-    char ttlbuf[16];
-    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", r->ttl);
-    const char *argv[5] = {"SET", r->key, r->scratch.data, "EX", ttlbuf};
-    size_t lens[5] = {3, (size_t)r->keylen, r->scratch.len, 2, (size_t)tl};
-    if (nc_cache_issue(r, on_set, 5, argv, lens) != 0)
+    }
+    int sent = r->w->cfg->redis_enabled ? put_send(r, it.tags) : -1;
+    nc_json_doc_free(doc);
+    if (sent != 0)
         return put_reply_bypass(r);
     nc_req_suspend(r);
     return MHD_YES;
