@@ -11,13 +11,19 @@
 
 #include "cache_int.h"
 
-int nc_cache_issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **argv,
-                   const size_t *lens)
+int nc_cache_issue_for(struct nc_req *r, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                       const size_t *lens)
 {
-    if (nc_store_command(r->w->store, cb, r, argc, argv, lens) != 0)
+    if (nc_store_command(r->w->store, cb, priv, argc, argv, lens) != 0)
         return -1;
     r->outstanding++;
     return 0;
+}
+
+int nc_cache_issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **argv,
+                   const size_t *lens)
+{
+    return nc_cache_issue_for(r, cb, r, argc, argv, lens);
 }
 
 /* Every callback ends here: the last outstanding reply resumes. */

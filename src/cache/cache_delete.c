@@ -124,7 +124,6 @@ static enum MHD_Result delete_tag(struct nc_req *r, const struct nc_arg *tag)
 
 enum MHD_Result nc_cache_delete_start(struct nc_req *r)
 {
-    enum MHD_Result ret;
     static const char *const tag_only[1] = {"tag"};
     const struct nc_arg *tag;
     if (r->nargs == 1 && nc_req_args(r, tag_only, &tag, 1) == 0)
@@ -140,8 +139,9 @@ enum MHD_Result nc_cache_delete_start(struct nc_req *r)
         nc_req_suspend(r);
         return MHD_YES;
     }
-    if (nc_cache_key_from_args(r, &ret) != 0)
-        return ret;
+    struct nc_cache_err e;
+    if (nc_cache_key_from_args(r, &e) != 0)
+        return nc_cache_err_reply(r, &e);
     if (!r->w->cfg->redis_enabled)
         return unavailable(r);
     const char *argv[2] = {"UNLINK", r->key};

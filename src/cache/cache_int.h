@@ -24,28 +24,67 @@
 /* Tags one entry may carry. */
 #define NC_CACHE_MAX_TAGS 32
 
-/* Each key function fills r->key (via r->scratch) and returns 0, or
- * queues a 4xx/500 answer, sets *ret to the handler's result and returns
- * -1. ctx may be NULL (no context: today's key). */
+/* Why an input was refused: the problem to answer (or, in a batch, to
+ * name with the item's index). */
+struct nc_cache_err {
+    int status;       /* 400, 414, 500 */
+    const char *code; /* the problem's code */
+    char detail[200]; /* never quotes the caller's text */
+};
+/* Fills e; returns -1 (so `return nc_cache_err_set(...)` reads well). */
+int nc_cache_err_set(struct nc_cache_err *e, int status, const char *code, const char *detail);
+/* Answers e as an RFC 9457 problem. */
+enum MHD_Result nc_cache_err_reply(struct nc_req *r, const struct nc_cache_err *e);
+
+/* Each key function fills r->key (through r->scratch) and returns 0, or
+ * fills e and returns -1. ctx may be NULL (no context: today's key). */
 int nc_cache_key_query(struct nc_req *r, const char *q, size_t qlen, const struct nc_json *ctx,
-                       enum MHD_Result *ret);
+                       struct nc_cache_err *e);
+/* body: the params came in a body (MAX_QUERY_BYTES applies to their
+ * canonical form; in a query string to their text, checked before). */
 int nc_cache_key_params(struct nc_req *r, const struct nc_json *params, const struct nc_json *ctx,
-                        enum MHD_Result *ret);
+                        int body, struct nc_cache_err *e);
+/* A body's (or a batch item's) q or params, exactly one, and ctx. */
+int nc_cache_key_item(struct nc_req *r, const struct nc_json *q, const struct nc_json *params,
+                      const struct nc_json *ctx, struct nc_cache_err *e);
 /* From the query string: ?q= or ?params=, exactly one, and ?ctx=. */
-int nc_cache_key_from_args(struct nc_req *r, enum MHD_Result *ret);
-enum MHD_Result nc_cache_too_long(struct nc_req *r);
+int nc_cache_key_from_args(struct nc_req *r, struct nc_cache_err *e);
+
 /* The key of a tag's index in r's namespace (the tag hashed like a query)
  * into out; its length, or -1. */
 int nc_cache_tag_key(const struct nc_req *r, const char *tag, size_t len, char out[NC_KEY_MAX]);
 
-/* Sends a command whose callback will call nc_cache_settle(r). 0 or -1
- * (Redis disabled, down or breaker open: nothing was sent). */
+/* Sends a command whose callback (called with r) will call
+ * nc_cache_settle(r). 0 or -1 (Redis disabled, down or breaker open:
+ * nothing was sent). */
 int nc_cache_issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **argv,
                    const size_t *lens);
+/* The same with a callback argument of the caller's (a batch item); the
+ * callback must still end in nc_cache_settle(r). */
+int nc_cache_issue_for(struct nc_req *r, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                       const size_t *lens);
 /* Every callback ends here: the last outstanding reply resumes. */
 void nc_cache_settle(struct nc_req *r);
 /* Callback for an integer reply (PTTL, UNLINK): into r->num. */
 void nc_cache_on_integer(void *priv, redisReply *reply);
+
+/* One entry to write (a PUT body, a _mset item): pointers into the parsed
+ * document. */
+struct nc_cache_item {
+    const struct nc_json *q, *params, *ctx, *value, *ttl, *tags;
+};
+/* Sorts obj's members into it; 0, or -1 with e (not an object, unknown
+ * member). */
+int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
+                         struct nc_cache_err *e);
+/* Checks value, ttl and tags, and derives the key into r->key and the TTL
+ * into r->ttl; 0, or -1 with e. */
+int nc_cache_put_check(struct nc_req *r, const struct nc_cache_item *it, struct nc_cache_err *e);
+/* Sends one write (SET ... EX, or the tagged script); 0 or -1 (nothing
+ * sent). cb(priv, reply) must end in nc_cache_settle(r). */
+int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const char *value,
+                      size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb,
+                      void *priv);
 
 enum MHD_Result nc_cache_get_start(struct nc_req *r);
 enum MHD_Result nc_cache_get_finish(struct nc_req *r);

@@ -34,9 +34,9 @@ static enum MHD_Result bypass_get(struct nc_req *r)
 
 enum MHD_Result nc_cache_get_start(struct nc_req *r)
 {
-    enum MHD_Result ret;
-    if (nc_cache_key_from_args(r, &ret) != 0)
-        return ret;
+    struct nc_cache_err e;
+    if (nc_cache_key_from_args(r, &e) != 0)
+        return nc_cache_err_reply(r, &e);
     const char *argv[2] = {"GET", r->key};
     size_t lens[2] = {3, (size_t)r->keylen};
     const char *pargv[2] = {"PTTL", r->key};

@@ -36,12 +36,6 @@ static enum MHD_Result put_reply_bypass(struct nc_req *r)
     return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
-/* The members of one entry to write: a PUT body (and, later, a batch
- * item). Pointers into the parsed document. */
-struct put_item {
-    const struct nc_json *q, *params, *ctx, *value, *ttl, *tags;
-};
-
 /* Writes the value and adds the key to each tag's index, atomically. The
  * value's expiry is an absolute time (PXAT) that is also the member's
  * score, so a tag delete can tell an entry that still carries the tag
@@ -61,56 +55,33 @@ static const char put_tagged_script[] =
     "end "
     "return redis.status_reply('OK')";
 
-/* Sorts the body's members into it. 0, or -1 with *detail for a 400
- * invalid_body. */
-static int put_members(const struct nc_json *root, struct put_item *it, const char **detail)
+int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
+                         struct nc_cache_err *e)
 {
     static const char *const names[] = {"q", "params", "ctx", "value", "ttl", "tags"};
     const struct nc_json **slots[] = {&it->q,     &it->params, &it->ctx,
                                       &it->value, &it->ttl,    &it->tags};
     memset(it, 0, sizeof *it);
-    if (root->type != NC_JSON_OBJECT) {
-        *detail = "The body must be a JSON object.";
-        return -1;
-    }
-    for (const struct nc_json *m = root->child; m; m = m->next) {
+    if (obj->type != NC_JSON_OBJECT)
+        return nc_cache_err_set(e, 400, "invalid_body", "An entry must be a JSON object.");
+    for (const struct nc_json *m = obj->child; m; m = m->next) {
         size_t i = 0;
         while (i < sizeof names / sizeof names[0] && strcmp(m->key, names[i]) != 0)
             i++;
-        if (i == sizeof names / sizeof names[0]) {
-            *detail = "Unknown member in the body: only q, params, ctx, value, ttl and tags are "
-                      "accepted.";
-            return -1;
-        }
+        if (i == sizeof names / sizeof names[0])
+            return nc_cache_err_set(e, 400, "invalid_body",
+                                    "Unknown member: only q, params, ctx, value, ttl and tags are "
+                                    "accepted.");
         *slots[i] = m;
     }
     return 0;
 }
 
-/* Checks the item and derives its key into r->key. 0, or queues a 4xx
- * and returns -1 (*ret holds the handler's result). */
-static int put_check(struct nc_req *r, const struct put_item *it, enum MHD_Result *ret)
+int nc_cache_put_check(struct nc_req *r, const struct nc_cache_item *it, struct nc_cache_err *e)
 {
     const struct nc_config *cfg = r->w->cfg;
-    if (!it->value) {
-        *ret = nc_req_problem(r, 400, "missing_value", "Bad Request",
-                              "The body needs a value member (any JSON).");
-        return -1;
-    }
-    if ((it->q != NULL) == (it->params != NULL)) {
-        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request",
-                              "Give exactly one of q (a query text) and params (a JSON object).");
-        return -1;
-    }
-    if (it->q && it->q->type != NC_JSON_STRING) {
-        *ret = nc_req_problem(r, 400, "invalid_request", "Bad Request", "q must be a string.");
-        return -1;
-    }
-    if (it->params && it->params->type != NC_JSON_OBJECT) {
-        *ret = nc_req_problem(r, 400, "invalid_params", "Bad Request",
-                              "params must be a JSON object.");
-        return -1;
-    }
+    if (!it->value)
+        return nc_cache_err_set(e, 400, "missing_value", "The entry needs a value (any JSON).");
     r->ttl = nc_config_ns_ttl(cfg, r->ns);
     if (it->ttl) {
         const struct nc_json *ttl = it->ttl;
@@ -121,8 +92,7 @@ static int put_check(struct nc_req *r, const struct put_item *it, enum MHD_Resul
         if (!is_int || t < 1 || t > cfg->max_ttl_s) {
             char d[128];
             snprintf(d, sizeof d, "ttl must be a JSON integer from 1 to %d.", cfg->max_ttl_s);
-            *ret = nc_req_problem(r, 400, "invalid_ttl", "Bad Request", d);
-            return -1;
+            return nc_cache_err_set(e, 400, "invalid_ttl", d);
         }
         r->ttl = (int)t;
     }
@@ -130,34 +100,25 @@ static int put_check(struct nc_req *r, const struct put_item *it, enum MHD_Resul
         int n = 0, ok = it->tags->type == NC_JSON_ARRAY;
         for (const struct nc_json *t = ok ? it->tags->child : NULL; t && ok; t = t->next, n++)
             ok = n < NC_CACHE_MAX_TAGS && t->type == NC_JSON_STRING && nc_tag_valid(t->str, t->len);
-        if (!ok) {
-            *ret = nc_req_problem(r, 400, "invalid_tags", "Bad Request",
-                                  "tags must be an array of at most 32 strings matching "
-                                  "[A-Za-z0-9_.:-]{1,128}.");
-            return -1;
-        }
+        if (!ok)
+            return nc_cache_err_set(e, 400, "invalid_tags",
+                                    "tags must be an array of at most 32 strings matching "
+                                    "[A-Za-z0-9_.:-]{1,128}.");
     }
-    int rc = it->params ? nc_cache_key_params(r, it->params, it->ctx, ret)
-                        : nc_cache_key_query(r, it->q->str, it->q->len, it->ctx, ret);
-    /* A body's params have no text of their own: MAX_QUERY_BYTES applies to
-     * their canonical form. */
-    if (rc == 0 && it->params && r->scratch.len > cfg->max_query_bytes) {
-        *ret = nc_cache_too_long(r);
-        rc = -1;
-    }
-    return rc;
+    if (it->params && it->params->type != NC_JSON_OBJECT)
+        return nc_cache_err_set(e, 400, "invalid_params", "params must be a JSON object.");
+    return nc_cache_key_item(r, it->q, it->params, it->ctx, e);
 }
 
-/* Sends the write: a plain SET ... EX, or the tagged script. 0 or -1
- * (nothing sent). r->scratch holds the compact value. */
-static int put_send(struct nc_req *r, const struct nc_json *tags)
+int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const char *value,
+                      size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb, void *priv)
 {
     char ttlbuf[16];
-    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", r->ttl);
+    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", ttl);
     if (!tags || !tags->child) {
-        const char *argv[5] = {"SET", r->key, r->scratch.data, "EX", ttlbuf};
-        size_t lens[5] = {3, (size_t)r->keylen, r->scratch.len, 2, (size_t)tl};
-        return nc_cache_issue(r, on_set, 5, argv, lens);
+        const char *argv[5] = {"SET", key, value, "EX", ttlbuf};
+        size_t lens[5] = {3, keylen, vlen, 2, (size_t)tl};
+        return nc_cache_issue_for(r, cb, priv, 5, argv, lens);
     }
     /* EVAL script numkeys key tagkey... value ttl */
     enum { MAXARGS = 3 + 1 + NC_CACHE_MAX_TAGS + 2 };
@@ -171,9 +132,9 @@ static int put_send(struct nc_req *r, const struct nc_json *tags)
     argv[argc] = put_tagged_script;
     lens[argc++] = sizeof put_tagged_script - 1;
     argc++; /* numkeys, below */
-    argv[argc] = r->key;
-    lens[argc++] = (size_t)r->keylen;
-    for (const struct nc_json *t = tags->child; t; t = t->next) {
+    argv[argc] = key;
+    lens[argc++] = keylen;
+    for (const struct nc_json *t = tags->child; t && nt < NC_CACHE_MAX_TAGS; t = t->next) {
         int kl = nc_cache_tag_key(r, t->str, t->len, tagkeys[nt]);
         if (kl < 0)
             return -1;
@@ -182,16 +143,15 @@ static int put_send(struct nc_req *r, const struct nc_json *tags)
     }
     argv[2] = nkeys;
     lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 1 + nt);
-    argv[argc] = r->scratch.data;
-    lens[argc++] = r->scratch.len;
+    argv[argc] = value;
+    lens[argc++] = vlen;
     argv[argc] = ttlbuf;
     lens[argc++] = (size_t)tl;
-    return nc_cache_issue(r, on_set, argc, argv, lens);
+    return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
 }
 
 enum MHD_Result nc_cache_put_start(struct nc_req *r)
 {
-    enum MHD_Result ret;
     if (r->nargs) {
         return nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
                               "PUT takes its input from the JSON body, not the query string.");
@@ -202,15 +162,12 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
     if (nc_json_parse(r->body.data ? r->body.data : "", r->body.len, NC_CACHE_MAX_DEPTH + 1, &doc,
                       &jerr) != 0)
         return nc_req_problem(r, 400, "invalid_json", "Bad Request", jerr.msg);
-    struct put_item it;
-    const char *detail;
-    if (put_members(nc_json_root(doc), &it, &detail) != 0) {
+    struct nc_cache_item it;
+    struct nc_cache_err e;
+    if (nc_cache_put_members(nc_json_root(doc), &it, &e) != 0 ||
+        nc_cache_put_check(r, &it, &e) != 0) {
         nc_json_doc_free(doc);
-        return nc_req_problem(r, 400, "invalid_body", "Bad Request", detail);
-    }
-    if (put_check(r, &it, &ret) != 0) {
-        nc_json_doc_free(doc);
-        return ret;
+        return nc_cache_err_reply(r, &e);
     }
     /* The key is derived (it used scratch); the compact value replaces it. */
     nc_buf_reset(&r->scratch);
@@ -218,7 +175,10 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
         nc_json_doc_free(doc);
         return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
     }
-    int sent = r->w->cfg->redis_enabled ? put_send(r, it.tags) : -1;
+    int sent = r->w->cfg->redis_enabled
+                   ? nc_cache_put_send(r, r->key, (size_t)r->keylen, r->scratch.data,
+                                       r->scratch.len, r->ttl, it.tags, on_set, r)
+                   : -1;
     nc_json_doc_free(doc);
     if (sent != 0)
         return put_reply_bypass(r);
