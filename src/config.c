@@ -64,6 +64,8 @@ static const struct nc_cfg_row rows[] = {
      "largest accepted request body (413 beyond)"},
     {"MAX_QUERY_BYTES", "4096", K_SIZE, 16, 1048576, OFF(max_query_bytes), MASK_NONE,
      "largest decoded q or params text"},
+    {"BATCH_MAX_ITEMS", "100", K_INT, 1, 10000, OFF(batch_max_items), MASK_NONE,
+     "most items in one _mget or _mset call"},
     {"HTTP_IDLE_TIMEOUT_SECONDS", "30", K_INT, 1, 3600, OFF(conn_timeout_s), MASK_NONE,
      "idle HTTP connections are closed after this"},
     {"HTTP_MAX_CONNECTIONS", "4096", K_INT, 16, 100000, OFF(conn_limit), MASK_NONE,

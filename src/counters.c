@@ -15,22 +15,22 @@
 
 #include "normcache/key.h"
 
-#define N_METHODS 5 /* GET HEAD PUT DELETE other */
+#define N_METHODS 6 /* GET HEAD PUT DELETE POST other */
 #define N_CODES 18
 #define N_BUCKETS 16
 #define MAX_NS 64
 
 const char *nc_route_name(int route)
 {
-    static const char *names[NC_ROUTE__COUNT] = {"other",        "cache_get",   "cache_put",
-                                                 "cache_delete", "cache_flush", "recommendations",
-                                                 "health",       "metrics"};
+    static const char *names[NC_ROUTE__COUNT] = {
+        "other",           "cache_get", "cache_put", "cache_delete", "cache_flush",
+        "recommendations", "health",    "metrics",   "cache_mget",   "cache_mset"};
     return route >= 0 && route < NC_ROUTE__COUNT ? names[route] : "other";
 }
 
 static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
                                    414, 415, 429, 500, 501, 502, 503, 504, 0};
-static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "OTHER"};
+static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "POST", "OTHER"};
 /* Upper bounds in microseconds: 100 us .. 10 s. */
 static const int64_t bucket_us[N_BUCKETS] = {100,     250,     500,     1000,    2500,   5000,
                                              10000,   25000,   50000,   100000,  250000, 500000,

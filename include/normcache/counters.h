@@ -22,6 +22,8 @@ enum nc_route {
     NC_ROUTE_RECOMMENDATIONS,
     NC_ROUTE_HEALTH,
     NC_ROUTE_METRICS,
+    NC_ROUTE_CACHE_MGET,
+    NC_ROUTE_CACHE_MSET,
     NC_ROUTE__COUNT
 };
 /* "cache_get", ...; "other" for anything out of range. */

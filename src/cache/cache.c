@@ -56,22 +56,42 @@ static int ctype_is_json(const char *ct)
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* Checks made once, before any body is read: namespace, then for PUT the
- * media type and announced size. */
+static enum MHD_Result not_allowed(struct nc_req *r, const char *allow)
+{
+    nc_req_header(r, "Allow", allow);
+    return nc_req_problem(r, 405, "method_not_allowed", "Method Not Allowed",
+                          "This resource does not support the request method.");
+}
+
+/* Checks made once, before any body is read: the namespace (and for a
+ * batch its operation), then for a body the media type and announced
+ * size. */
 static enum MHD_Result cache_head(struct nc_req *r)
 {
     const char *ns = r->uri.data + 7; /* after "/cache/" */
-    size_t nslen = r->path_len - 7;
-    if (!nc_ns_valid(ns, nslen))
+    size_t rest = r->path_len - 7;
+    const char *slash = memchr(ns, '/', rest);
+    size_t nslen = slash ? (size_t)(slash - ns) : rest;
+    size_t oplen = slash ? rest - nslen - 1 : 0;
+    int mget = oplen == 5 && memcmp(slash + 1, "_mget", 5) == 0;
+    int mset = oplen == 5 && memcmp(slash + 1, "_mset", 5) == 0;
+    if (!nc_ns_valid(ns, nslen) || (slash && !mget && !mset))
         return nc_req_problem(r, 400, "invalid_namespace", "Bad Request",
                               "The namespace must match [A-Za-z0-9_-]{1,64}.");
     memcpy(r->ns, ns, nslen);
     r->ns[nslen] = '\0';
-    if (r->route != NC_ROUTE_CACHE_PUT)
+    int post = r->route == NC_ROUTE_CACHE_MGET; /* the router's label for POST */
+    if ((mget || mset) != post) {
+        r->route = NC_ROUTE_OTHER;
+        return not_allowed(r, post ? "GET, HEAD, PUT, DELETE" : "POST");
+    }
+    if (mset)
+        r->route = NC_ROUTE_CACHE_MSET;
+    if (!r->takes_body)
         return MHD_YES;
     if (!ctype_is_json(nc_req_hdr(r, MHD_HTTP_HEADER_CONTENT_TYPE)))
         return nc_req_problem(r, 415, "unsupported_media_type", "Unsupported Media Type",
-                              "PUT bodies must be application/json.");
+                              "Request bodies must be application/json.");
     const char *cl = nc_req_hdr(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > r->w->cfg->max_body_bytes) {
         /* Refused before a byte of it is read; the connection closes. */
@@ -89,6 +109,9 @@ static enum MHD_Result cache_start(struct nc_req *r)
         return nc_cache_get_start(r);
     case NC_ROUTE_CACHE_PUT:
         return nc_cache_put_start(r);
+    case NC_ROUTE_CACHE_MGET:
+    case NC_ROUTE_CACHE_MSET:
+        return nc_cache_batch_start(r);
     default:
         return nc_cache_delete_start(r);
     }
@@ -101,6 +124,9 @@ static enum MHD_Result cache_resume(struct nc_req *r)
         return nc_cache_get_finish(r);
     case NC_ROUTE_CACHE_PUT:
         return nc_cache_put_finish(r);
+    case NC_ROUTE_CACHE_MGET:
+    case NC_ROUTE_CACHE_MSET:
+        return nc_cache_batch_finish(r);
     default:
         return nc_cache_delete_finish(r);
     }
@@ -110,4 +136,5 @@ const struct nc_handler nc_cache_handler = {
     .head = cache_head,
     .start = cache_start,
     .resume = cache_resume,
+    .done = nc_cache_batch_done,
 };

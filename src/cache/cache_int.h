@@ -5,7 +5,8 @@
  *                   or body)
  *   cache_read.c    GET
  *   cache_write.c   PUT
- *   cache_delete.c  DELETE of one entry, flush of a namespace
+ *   cache_delete.c  DELETE of one entry, of a tag's entries, flush
+ *   cache_batch.c   POST _mget / _mset: many entries in one round trip
  *
  * Reads and writes fail open: whatever goes wrong with Redis, a GET is a
  * 404 BYPASS and a PUT a 200 stored:false. Invalidations fail loudly (503),
@@ -92,5 +93,10 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r);
 enum MHD_Result nc_cache_put_finish(struct nc_req *r);
 enum MHD_Result nc_cache_delete_start(struct nc_req *r);
 enum MHD_Result nc_cache_delete_finish(struct nc_req *r);
+/* POST /cache/<ns>/_mget and _mset (r->route tells which). */
+enum MHD_Result nc_cache_batch_start(struct nc_req *r);
+enum MHD_Result nc_cache_batch_finish(struct nc_req *r);
+/* Frees a batch's state (r->ext); any route may call it. */
+void nc_cache_batch_done(struct nc_req *r);
 
 #endif
