@@ -75,16 +75,17 @@ static enum MHD_Result cache_head(struct nc_req *r)
     size_t oplen = slash ? rest - nslen - 1 : 0;
     int mget = oplen == 5 && memcmp(slash + 1, "_mget", 5) == 0;
     int mset = oplen == 5 && memcmp(slash + 1, "_mset", 5) == 0;
-    if (!nc_ns_valid(ns, nslen) || (slash && !mget && !mset))
-        return nc_req_problem(r, 400, "invalid_namespace", "Bad Request",
-                              "The namespace must match [A-Za-z0-9_-]{1,64}.");
-    memcpy(r->ns, ns, nslen);
-    r->ns[nslen] = '\0';
+    /* The method before the input (405 before 400), as on every route. */
     int post = r->route == NC_ROUTE_CACHE_MGET; /* the router's label for POST */
     if ((mget || mset) != post) {
         r->route = NC_ROUTE_OTHER;
         return not_allowed(r, post ? "GET, HEAD, PUT, DELETE" : "POST");
     }
+    if (!nc_ns_valid(ns, nslen) || (slash && !mget && !mset))
+        return nc_req_problem(r, 400, "invalid_namespace", "Bad Request",
+                              "The namespace must match [A-Za-z0-9_-]{1,64}.");
+    memcpy(r->ns, ns, nslen);
+    r->ns[nslen] = '\0';
     if (mset)
         r->route = NC_ROUTE_CACHE_MSET;
     if (!r->takes_body)

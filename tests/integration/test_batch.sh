@@ -107,7 +107,9 @@ req POST /cache/faq -H "$JSON_CT" --data-binary '{}'
 expect_problem "POST on an entry is 405" 405 method_not_allowed
 check_hdr "... with Allow: GET, HEAD, PUT, DELETE" Allow "GET, HEAD, PUT, DELETE"
 req POST /cache/faq/_other -H "$JSON_CT" --data-binary '{}'
-expect_problem "POST on another sub-path is 400 invalid_namespace" 400 invalid_namespace
+expect_problem "POST on another sub-path is 405 (the method is checked before the input)" 405 method_not_allowed
+req GET /cache/faq/_other
+expect_problem "GET on another sub-path is 400 invalid_namespace, as before" 400 invalid_namespace
 req POST /cache/fa:q/_mget -H "$JSON_CT" --data-binary '{"items": []}'
 expect_problem "a bad namespace before _mget is 400 invalid_namespace" 400 invalid_namespace
 req GET /metrics
