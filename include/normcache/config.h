@@ -22,6 +22,8 @@ struct nc_config {
     size_t max_body_bytes;
     size_t max_query_bytes;
     int batch_max_items; /* per _mget / _mset call */
+    int lease_ttl_ms;    /* a lease's life in Redis */
+    int lease_wait_ms;   /* a lease waiter's patience */
     int conn_timeout_s;  /* idle HTTP connections are closed after this */
     int conn_limit;      /* per worker */
     char *auth_tokens[NC_CONFIG_MAX_TOKENS];

@@ -11,6 +11,12 @@
 
 #include "cache_int.h"
 
+void nc_cache_on_settle(void *priv, redisReply *reply)
+{
+    (void)reply;
+    nc_cache_settle(priv);
+}
+
 int nc_cache_issue_for(struct nc_req *r, nc_store_cb *cb, void *priv, int argc, const char **argv,
                        const size_t *lens)
 {
@@ -122,7 +128,7 @@ static enum MHD_Result cache_resume(struct nc_req *r)
 {
     switch (r->route) {
     case NC_ROUTE_CACHE_GET:
-        return nc_cache_get_finish(r);
+        return r->ext ? nc_cache_lease_get_finish(r) : nc_cache_get_finish(r);
     case NC_ROUTE_CACHE_PUT:
         return nc_cache_put_finish(r);
     case NC_ROUTE_CACHE_MGET:
@@ -133,9 +139,18 @@ static enum MHD_Result cache_resume(struct nc_req *r)
     }
 }
 
+/* The request ended: free what its route kept in r->ext. */
+static void cache_done(struct nc_req *r)
+{
+    if (r->route == NC_ROUTE_CACHE_MGET || r->route == NC_ROUTE_CACHE_MSET)
+        nc_cache_batch_done(r);
+    else if (r->route == NC_ROUTE_CACHE_GET)
+        nc_cache_lease_free(r);
+}
+
 const struct nc_handler nc_cache_handler = {
     .head = cache_head,
     .start = cache_start,
     .resume = cache_resume,
-    .done = nc_cache_batch_done,
+    .done = cache_done,
 };

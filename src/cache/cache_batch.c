@@ -221,6 +221,9 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
             nc_cache_put_members(o, &ci, &e);
             rc = nc_cache_put_send(r, it->key, (size_t)it->keylen, b->vals.data + it->voff,
                                    it->vlen, it->ttl, ci.tags, on_item_set, it);
+            if (rc == 0 &&
+                nc_cache_lease_clear(r, it->key, (size_t)it->keylen, nc_cache_on_settle, r) != 0)
+                r->redis_failed = 1;
         } else {
             const char *argv[2] = {"GET", it->key};
             size_t lens[2] = {3, (size_t)it->keylen};

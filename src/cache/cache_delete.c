@@ -140,14 +140,32 @@ enum MHD_Result nc_cache_delete_start(struct nc_req *r)
         return MHD_YES;
     }
     struct nc_cache_err e;
+    const char *tok = NULL;
+    size_t toklen = 0;
+    int lease = nc_cache_lease_header(r, &tok, &toklen);
+    if (lease < 0)
+        return nc_req_problem(r, 400, "invalid_lease", "Bad Request",
+                              "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
     if (nc_cache_key_from_args(r, &e) != 0)
         return nc_cache_err_reply(r, &e);
     if (!r->w->cfg->redis_enabled)
         return unavailable(r);
+    if (lease) {
+        /* The holder gives its lease back; no value is deleted. */
+        r->flags |= NC_CACHE_F_LEASE_RELEASE;
+        if (nc_cache_lease_release(r, tok, toklen, nc_cache_on_integer) != 0)
+            return unavailable(r);
+        nc_req_suspend(r);
+        return MHD_YES;
+    }
     const char *argv[2] = {"UNLINK", r->key};
     size_t lens[2] = {6, (size_t)r->keylen};
     if (nc_cache_issue(r, nc_cache_on_integer, 2, argv, lens) != 0)
         return unavailable(r);
+    /* The entry's lease goes too: a value computed before this delete
+     * cannot land after it (the stale-set race). */
+    if (nc_cache_lease_clear(r, r->key, (size_t)r->keylen, nc_cache_on_settle, r) != 0)
+        r->redis_failed = 1;
     nc_req_suspend(r);
     return MHD_YES;
 }
@@ -156,6 +174,15 @@ enum MHD_Result nc_cache_delete_finish(struct nc_req *r)
 {
     if (r->redis_failed)
         return unavailable(r);
+    if (r->flags & NC_CACHE_F_LEASE_RELEASE) {
+        if (r->num != 1) {
+            nc_cache_lease_lost(r);
+            return nc_req_problem(r, 409, "lease_lost", "Conflict",
+                                  "This token does not hold the lease.");
+        }
+        nc_buf_reset(&r->out);
+        return nc_req_reply(r, 204, NULL);
+    }
     nc_buf_reset(&r->out);
     int rc = nc_buf_printf(&r->out, "{\"deleted\":%lld}",
                            r->route == NC_ROUTE_CACHE_FLUSH ? r->deleted : r->num);

@@ -68,6 +68,16 @@ int nc_cache_issue_for(struct nc_req *r, nc_store_cb *cb, void *priv, int argc, 
 void nc_cache_settle(struct nc_req *r);
 /* Callback for an integer reply (PTTL, UNLINK): into r->num. */
 void nc_cache_on_integer(void *priv, redisReply *reply);
+/* Callback that only settles r (a side command whose reply changes no
+ * answer: the lease clear after a write). */
+void nc_cache_on_settle(void *priv, redisReply *reply);
+
+/* r->flags of the cache routes. */
+enum {
+    NC_CACHE_F_LEASE_PUT = 1,     /* a PUT with the holder's token */
+    NC_CACHE_F_LEASE_RELEASE = 2, /* a DELETE that releases a lease */
+    NC_CACHE_F_LEASE_LOST = 4,    /* the token no longer held the lease */
+};
 
 /* One entry to write (a PUT body, a _mset item): pointers into the parsed
  * document. */
@@ -93,6 +103,32 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r);
 enum MHD_Result nc_cache_put_finish(struct nc_req *r);
 enum MHD_Result nc_cache_delete_start(struct nc_req *r);
 enum MHD_Result nc_cache_delete_finish(struct nc_req *r);
+/* Leases (cache_lease.c). A token is [A-Za-z0-9_-]{22,NC_CACHE_LEASE_TOKEN_MAX}. */
+#define NC_CACHE_LEASE_TOKEN_MAX 64
+/* 1 when the request says Cache-Lease: acquire. */
+int nc_cache_lease_wanted(const struct nc_req *r);
+/* The Cache-Lease header as a token: 0 absent, 1 present (*tok, *len), -1
+ * malformed. */
+int nc_cache_lease_header(const struct nc_req *r, const char **tok, size_t *len);
+/* GET with Cache-Lease: acquire, once r->key is derived; and its answer
+ * (from the resume hook). */
+enum MHD_Result nc_cache_lease_get_start(struct nc_req *r);
+enum MHD_Result nc_cache_lease_get_finish(struct nc_req *r);
+void nc_cache_lease_free(struct nc_req *r);
+/* Sends the removal of key's lease with its wake-up (after any write or
+ * delete that did not go through a lease). cb(priv) must settle r. */
+int nc_cache_lease_clear(struct nc_req *r, const char *key, size_t keylen, nc_store_cb *cb,
+                         void *priv);
+/* A holder's write of r->key: stored only while token holds the lease
+ * (else the reply is the error LEASELOST). */
+int nc_cache_lease_put(struct nc_req *r, const char *token, size_t toklen, const char *value,
+                       size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb,
+                       void *priv);
+/* Releases r->key's lease if token holds it: integer reply 1 or 0. */
+int nc_cache_lease_release(struct nc_req *r, const char *token, size_t toklen, nc_store_cb *cb);
+/* Counts a write refused because its lease was lost. */
+void nc_cache_lease_lost(struct nc_req *r);
+
 /* POST /cache/<ns>/_mget and _mset (r->route tells which). */
 enum MHD_Result nc_cache_batch_start(struct nc_req *r);
 enum MHD_Result nc_cache_batch_finish(struct nc_req *r);

@@ -37,6 +37,8 @@ enum MHD_Result nc_cache_get_start(struct nc_req *r)
     struct nc_cache_err e;
     if (nc_cache_key_from_args(r, &e) != 0)
         return nc_cache_err_reply(r, &e);
+    if (r->w->cfg->redis_enabled && nc_cache_lease_wanted(r))
+        return nc_cache_lease_get_start(r);
     const char *argv[2] = {"GET", r->key};
     size_t lens[2] = {3, (size_t)r->keylen};
     const char *pargv[2] = {"PTTL", r->key};

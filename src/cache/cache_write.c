@@ -17,6 +17,8 @@ static void on_set(void *priv, redisReply *reply)
     struct nc_req *r = priv;
     if (!reply)
         r->redis_failed = 1;
+    else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LEASELOST", 9) == 0)
+        r->flags |= NC_CACHE_F_LEASE_LOST;
     else if (reply->type != REDIS_REPLY_STATUS) {
         /* e.g. OOM with a noeviction Redis: not stored, and say so */
         nc_counters_redis_error(NC_REDIS_ERR_REPLY);
@@ -156,6 +158,14 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
         return nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
                               "PUT takes its input from the JSON body, not the query string.");
     }
+    const char *tok = NULL;
+    size_t toklen = 0;
+    int lease = nc_cache_lease_header(r, &tok, &toklen);
+    if (lease < 0)
+        return nc_req_problem(r, 400, "invalid_lease", "Bad Request",
+                              "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
+    if (lease)
+        r->flags |= NC_CACHE_F_LEASE_PUT;
     struct nc_json_doc *doc = NULL;
     struct nc_json_err jerr;
     /* The body wraps value/params one level deeper than their own limit. */
@@ -175,10 +185,21 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
         nc_json_doc_free(doc);
         return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
     }
-    int sent = r->w->cfg->redis_enabled
-                   ? nc_cache_put_send(r, r->key, (size_t)r->keylen, r->scratch.data,
-                                       r->scratch.len, r->ttl, it.tags, on_set, r)
-                   : -1;
+    int sent = -1;
+    if (!r->w->cfg->redis_enabled) {
+        /* fail open: not stored */
+    } else if (r->flags & NC_CACHE_F_LEASE_PUT) {
+        sent = nc_cache_lease_put(r, tok, toklen, r->scratch.data, r->scratch.len, r->ttl, it.tags,
+                                  on_set, r);
+    } else {
+        sent = nc_cache_put_send(r, r->key, (size_t)r->keylen, r->scratch.data, r->scratch.len,
+                                 r->ttl, it.tags, on_set, r);
+        /* A write without a lease ends any outstanding one (its holder's
+         * write then fails) and wakes its waiters. */
+        if (sent == 0 &&
+            nc_cache_lease_clear(r, r->key, (size_t)r->keylen, nc_cache_on_settle, r) != 0)
+            r->redis_failed = 1;
+    }
     nc_json_doc_free(doc);
     if (sent != 0)
         return put_reply_bypass(r);
@@ -188,6 +209,12 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
 
 enum MHD_Result nc_cache_put_finish(struct nc_req *r)
 {
+    if (r->flags & NC_CACHE_F_LEASE_LOST) {
+        nc_cache_lease_lost(r);
+        return nc_req_problem(r, 409, "lease_lost", "Conflict",
+                              "The lease is no longer held (it expired, was released, or the "
+                              "entry was written or deleted since): nothing was written.");
+    }
     if (r->redis_failed)
         return put_reply_bypass(r);
     nc_buf_reset(&r->out);
