@@ -144,18 +144,24 @@ static void settle(struct nc_req *r)
         nc_req_resume(r);
 }
 
+/* The reply of GETRANGE key 0 MAX_BODY_BYTES: at most one byte more than a
+ * PUT could store, so that a huge value written by another client costs no
+ * more than that to read. "" is a missing key (no stored value is empty). */
 static void on_get(void *priv, redisReply *reply)
 {
     struct nc_req *r = priv;
     if (!reply)
         r->redis_failed = 1;
-    else if (reply->type == REDIS_REPLY_STRING) {
+    else if (reply->type == REDIS_REPLY_STRING && reply->len > r->w->cfg->max_body_bytes) {
+        nc_logf(NC_LOG_WARN, "redis value under %s is larger than MAX_BODY_BYTES: a miss", r->key);
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len > 0) {
         nc_buf_reset(&r->out);
         if (nc_buf_append(&r->out, reply->str, reply->len) == 0)
             r->have_value = 1;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         /* WRONGTYPE and friends: somebody else's data; a miss, not a crash. */
         nc_counters_redis_error(NC_REDIS_ERR_REPLY);
+        nc_logf(NC_LOG_WARN, "redis value under %s is not a string: a miss", r->key);
     }
     settle(r);
 }
@@ -269,11 +275,13 @@ static enum MHD_Result get_start(struct nc_req *r)
     enum MHD_Result ret;
     if (derive_from_args(r, &ret) != 0)
         return ret;
-    const char *argv[2] = {"GET", r->key};
-    size_t lens[2] = {3, (size_t)r->keylen};
+    char end[24];
+    int endlen = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
+    const char *argv[4] = {"GETRANGE", r->key, "0", end};
+    size_t lens[4] = {8, (size_t)r->keylen, 1, (size_t)endlen};
     const char *pargv[2] = {"PTTL", r->key};
     size_t plens[2] = {4, (size_t)r->keylen};
-    if (issue(r, on_get, 2, argv, lens) != 0)
+    if (issue(r, on_get, 4, argv, lens) != 0)
         return bypass_get(r);
     /* Both go out in the same write, and the store cannot refuse the
      * second after taking the first within one pass. */
