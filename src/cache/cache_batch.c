@@ -57,7 +57,8 @@ static void on_item_get(void *priv, redisReply *reply)
     struct batch *b = r->ext;
     if (!reply) {
         r->redis_failed = 1;
-    } else if (reply->type == REDIS_REPLY_STRING) {
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len > 0 &&
+               reply->len <= r->w->cfg->max_body_bytes) { /* see cache_read.c */
         it->voff = b->vals.len;
         it->vlen = reply->len;
         if (nc_buf_append(&b->vals, reply->str, reply->len) == 0)
@@ -209,6 +210,8 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
         return n == 0 ? nc_cache_batch_finish(r) : batch_bypass(r);
     }
 
+    char end[24];
+    int endlen = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
     /* Send. The values stay in b->vals (hiredis copies the command when it
      * is queued, so the buffer may grow afterwards). */
     int sent = 0;
@@ -225,11 +228,11 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
                 nc_cache_lease_clear(r, it->key, (size_t)it->keylen, nc_cache_on_settle, r) != 0)
                 r->redis_failed = 1;
         } else {
-            const char *argv[2] = {"GET", it->key};
-            size_t lens[2] = {3, (size_t)it->keylen};
+            const char *argv[4] = {"GETRANGE", it->key, "0", end};
+            size_t lens[4] = {8, (size_t)it->keylen, 1, (size_t)endlen};
             const char *pargv[2] = {"PTTL", it->key};
             size_t plens[2] = {4, (size_t)it->keylen};
-            rc = nc_cache_issue_for(r, on_item_get, it, 2, argv, lens);
+            rc = nc_cache_issue_for(r, on_item_get, it, 4, argv, lens);
             if (rc == 0 && nc_cache_issue_for(r, on_item_pttl, it, 2, pargv, plens) != 0)
                 r->redis_failed = 1;
         }

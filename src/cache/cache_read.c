@@ -5,21 +5,28 @@
 
 #include "normcache/counters.h"
 #include "normcache/key.h"
+#include "normcache/log.h"
 
 #include "cache_int.h"
 
+/* The reply of GETRANGE key 0 MAX_BODY_BYTES: at most one byte more than a
+ * PUT could store, so that a huge value written by another client costs no
+ * more than that to read. "" is a missing key (no stored value is empty). */
 static void on_get(void *priv, redisReply *reply)
 {
     struct nc_req *r = priv;
     if (!reply)
         r->redis_failed = 1;
-    else if (reply->type == REDIS_REPLY_STRING) {
+    else if (reply->type == REDIS_REPLY_STRING && reply->len > r->w->cfg->max_body_bytes) {
+        nc_logf(NC_LOG_WARN, "redis value under %s is larger than MAX_BODY_BYTES: a miss", r->key);
+    } else if (reply->type == REDIS_REPLY_STRING && reply->len > 0) {
         nc_buf_reset(&r->out);
         if (nc_buf_append(&r->out, reply->str, reply->len) == 0)
             r->have_value = 1;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         /* WRONGTYPE and friends: somebody else's data; a miss, not a crash. */
         nc_counters_redis_error(NC_REDIS_ERR_REPLY);
+        nc_logf(NC_LOG_WARN, "redis value under %s is not a string: a miss", r->key);
     }
     nc_cache_settle(r);
 }
@@ -39,11 +46,13 @@ enum MHD_Result nc_cache_get_start(struct nc_req *r)
         return nc_cache_err_reply(r, &e);
     if (r->w->cfg->redis_enabled && nc_cache_lease_wanted(r))
         return nc_cache_lease_get_start(r);
-    const char *argv[2] = {"GET", r->key};
-    size_t lens[2] = {3, (size_t)r->keylen};
+    char end[24];
+    int endlen = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
+    const char *argv[4] = {"GETRANGE", r->key, "0", end};
+    size_t lens[4] = {8, (size_t)r->keylen, 1, (size_t)endlen};
     const char *pargv[2] = {"PTTL", r->key};
     size_t plens[2] = {4, (size_t)r->keylen};
-    if (nc_cache_issue(r, on_get, 2, argv, lens) != 0)
+    if (nc_cache_issue(r, on_get, 4, argv, lens) != 0)
         return bypass_get(r);
     /* Both go out in the same write, and the store cannot refuse the
      * second after taking the first within one pass. */
