@@ -37,8 +37,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration run clean fmt fmt-check lint check-layers valgrind bench docker-test \
-        asan tsan
+.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench \
+        docker-test asan tsan
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
 all: $(BINS)
@@ -75,6 +75,10 @@ unit: $(UNIT_BIN)
 
 integration: $(BINS)
 	@BUILD=$(BUILD) tests/run.sh --integration
+
+# The long fault-injection run (README "Reliability"): 1 000 000 mixed requests.
+soak: $(BINS)
+	@BUILD=$(BUILD) NC_SOAK_REQUESTS=1000000 NC_TEST_ONLY='^test_fault_memory' tests/run.sh --integration
 
 # Integration suite with every server under valgrind's memcheck.
 valgrind: $(BINS) $(UNIT_BIN)

@@ -68,6 +68,16 @@ void nc_breaker_failure(struct nc_breaker *b, int probe, int64_t now_ms)
     }
 }
 
+void nc_breaker_probe_refused(struct nc_breaker *b, int64_t now_ms)
+{
+    int retry = b->base_cooldown_ms < NC_BREAKER_REFUSED_RETRY_MS ? b->base_cooldown_ms
+                                                                  : NC_BREAKER_REFUSED_RETRY_MS;
+    atomic_store(&b->seen_up, 0);
+    breaker_open(b, b->base_cooldown_ms, now_ms);
+    atomic_store(&b->open_until_ms, now_ms + retry);
+    nc_logf(NC_LOG_DEBUG, "redis breaker probe refused: next probe in %d ms", retry);
+}
+
 int nc_breaker_is_open(struct nc_breaker *b)
 {
     return atomic_load(&b->state) != NC_BREAKER_CLOSED;

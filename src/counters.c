@@ -15,22 +15,22 @@
 
 #include "normcache/key.h"
 
-#define N_METHODS 5 /* GET HEAD PUT DELETE other */
+#define N_METHODS 6 /* GET HEAD PUT DELETE POST other */
 #define N_CODES 18
 #define N_BUCKETS 16
 #define MAX_NS 64
 
 const char *nc_route_name(int route)
 {
-    static const char *names[NC_ROUTE__COUNT] = {"other",        "cache_get",   "cache_put",
-                                                 "cache_delete", "cache_flush", "recommendations",
-                                                 "health",       "metrics"};
+    static const char *names[NC_ROUTE__COUNT] = {
+        "other",           "cache_get", "cache_put", "cache_delete", "cache_flush",
+        "recommendations", "health",    "metrics",   "cache_mget",   "cache_mset"};
     return route >= 0 && route < NC_ROUTE__COUNT ? names[route] : "other";
 }
 
 static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
                                    414, 415, 429, 500, 501, 502, 503, 504, 0};
-static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "OTHER"};
+static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "POST", "OTHER"};
 /* Upper bounds in microseconds: 100 us .. 10 s. */
 static const int64_t bucket_us[N_BUCKETS] = {100,     250,     500,     1000,    2500,   5000,
                                              10000,   25000,   50000,   100000,  250000, 500000,
@@ -51,6 +51,7 @@ struct nc_counters {
     ctr cache[MAX_NS + 1][NC_RES__COUNT]; /* MAX_NS: "_other" */
     ctr upstream[NC_UP__COUNT];
     ctr coalesced;
+    ctr leases[NC_LEASE__COUNT];
     struct nc_counters *next;
 };
 
@@ -152,6 +153,12 @@ void nc_counters_coalesced(struct nc_counters *m)
         bump(&m->coalesced, 1);
 }
 
+void nc_counters_lease(struct nc_counters *m, enum nc_lease_event ev)
+{
+    if (m && ev >= 0 && ev < NC_LEASE__COUNT)
+        bump(&m->leases[ev], 1);
+}
+
 void nc_counters_redis_error(enum nc_redis_err kind)
 {
     atomic_fetch_add_explicit(&redis_errors[kind], 1, memory_order_relaxed);
@@ -239,6 +246,17 @@ int nc_counters_render(struct nc_buf *o)
                         "request's upstream call.\n# TYPE normcache_upstream_coalesced_total "
                         "counter\nnormcache_upstream_coalesced_total %llu\n",
                         co);
+    static const char *lease_events[NC_LEASE__COUNT] = {"granted", "collapsed", "wait_timeout",
+                                                        "lost"};
+    rc |= nc_buf_appends(o, "# HELP normcache_cache_leases_total Cache leases by event.\n"
+                            "# TYPE normcache_cache_leases_total counter\n");
+    for (int e = 0; e < NC_LEASE__COUNT; e++) {
+        unsigned long long v = 0;
+        for (struct nc_counters *m = blocks; m; m = m->next)
+            v += rd(&m->leases[e]);
+        rc |= nc_buf_printf(o, "normcache_cache_leases_total{event=\"%s\"} %llu\n", lease_events[e],
+                            v);
+    }
     rc |= nc_buf_printf(o,
                         "# HELP normcache_build_info Build information.\n"
                         "# TYPE normcache_build_info gauge\n"

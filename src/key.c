@@ -107,6 +107,19 @@ int nc_key_digest16(const unsigned char *secret, size_t secretlen, const char *d
     return 0;
 }
 
+int nc_tag_valid(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > NC_TAG_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
 int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
                   const unsigned char *secret, size_t secretlen, const char *data, size_t len,
                   char out[NC_KEY_MAX])
@@ -120,8 +133,10 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
         return -1;
     if (nc_key_digest16(secret, secretlen, data, len, hex) != 0)
         return -1;
-    const char *tag = kind == NC_KEY_PARAMS ? "p:" : kind == NC_KEY_RECS ? "r:" : "";
-    int n = snprintf(out, NC_KEY_MAX, "%s:%s:%s%s", prefix, ns, tag, hex);
+    static const char *const kinds[] = {"", "p:", "r:", "t:"};
+    if ((unsigned)kind >= sizeof kinds / sizeof kinds[0])
+        return -1;
+    int n = snprintf(out, NC_KEY_MAX, "%s:%s:%s%s", prefix, ns, kinds[kind], hex);
     if (n < 0 || n >= NC_KEY_MAX)
         return -1;
     return n;

@@ -60,6 +60,7 @@ int nc_req_reset(struct nc_req *r, const char *uri)
     r->problem_code = NULL;
     r->status = 0;
     r->nhdr = 0;
+    r->flags = 0;
     r->ext = NULL;
     nc_buf_reset(&r->uri);
     nc_buf_reset(&r->args_buf);

@@ -32,7 +32,7 @@ struct route {
     int auth; /* needs a bearer token when AUTH_TOKENS is set */
     const char *allow;
     enum nc_route other_label; /* for a 405 */
-    struct route_method methods[4];
+    struct route_method methods[5];
     const struct nc_handler *handler;
 };
 
@@ -53,7 +53,8 @@ static const struct route router_routes[] = {
      {{"GET", NC_ROUTE_CACHE_GET, 0},
       {"HEAD", NC_ROUTE_CACHE_GET, 0},
       {"PUT", NC_ROUTE_CACHE_PUT, 1},
-      {"DELETE", NC_ROUTE_CACHE_DELETE, 0}},
+      {"DELETE", NC_ROUTE_CACHE_DELETE, 0},
+      {"POST", NC_ROUTE_CACHE_MGET, 1}}, /* only on <ns>/_mget and <ns>/_mset */
      &nc_cache_handler},
     {"/products/recommendations", 0, 0, "GET, HEAD", NC_ROUTE_RECOMMENDATIONS,
      ROUTE_GET_HEAD(NC_ROUTE_RECOMMENDATIONS), &nc_recs_handler},

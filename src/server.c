@@ -21,8 +21,10 @@
 
 #include "normcache/clock.h"
 #include "normcache/breaker.h"
+#include "normcache/cache.h"
 #include "normcache/counters.h"
 #include "normcache/log.h"
+#include "normcache/pubsub.h"
 #include "normcache/recs.h"
 #include "normcache/router.h"
 #include "normcache/store.h"
@@ -151,6 +153,10 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (nc_cache_worker_init(&l->w, l->epfd) != 0) {
+        snprintf(err, errlen, "cannot set up the lease waiters");
+        return -1;
+    }
     if (nc_recs_worker_init(&l->w, l->epfd) != 0) {
         snprintf(err, errlen, "cannot set up the upstream client");
         return -1;
@@ -203,6 +209,9 @@ static int loop_timeout(struct nc_loop *l, int64_t now)
     int ut = nc_recs_next_timeout_ms(&l->w, now);
     if (ut >= 0 && ut < t)
         t = ut;
+    int ct = nc_cache_next_timeout_ms(&l->w, now);
+    if (ct >= 0 && ct < t)
+        t = ct;
     return t;
 }
 
@@ -218,12 +227,13 @@ static void loop_pass(struct nc_loop *l, int timeout)
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
             (void)r;
-        } else if (p != &l->mhd_fd)
+        } else if (p != &l->mhd_fd && !nc_cache_on_event(&l->w, p))
             nc_recs_on_event(&l->w, p, evs[i].events);
     }
     int64_t now = nc_now_ms();
     nc_store_tick(l->w.store, now);
     nc_recs_tick(&l->w, now);
+    nc_cache_tick(&l->w, now);
     MHD_run(l->daemon);
     nc_store_flush(l->w.store);
     /* After a burst of connections (a stampede) has gone, give the freed
@@ -257,6 +267,7 @@ static void *loop_main(void *arg)
     /* Fail whatever still waits so that suspended connections resume and
      * can be closed cleanly. */
     nc_recs_worker_shutdown(&l->w);
+    nc_cache_worker_shutdown(&l->w);
     nc_store_free(l->w.store);
     l->w.store = NULL;
     for (int i = 0; i < 5; i++)
@@ -273,11 +284,13 @@ int nc_server_port(const struct nc_server *srv)
 
 static void server_free(struct nc_server *srv)
 {
+    nc_pubsub_stop();
     for (int i = 0; i < srv->nloops; i++) {
         struct nc_loop *l = &srv->loops[i];
         if (l->daemon)
             MHD_stop_daemon(l->daemon);
         nc_recs_worker_free(&l->w);
+        nc_cache_worker_free(&l->w);
         nc_store_free(l->w.store);
         /* counter blocks stay registered until exit: a scrape may be
          * running in another thread right now. */
@@ -321,6 +334,8 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
             return -1;
         }
     }
+    /* The workers registered what they listen for (lease wake-ups). */
+    nc_pubsub_start(cfg);
     for (int i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
             snprintf(err, errlen, "pthread_create failed");

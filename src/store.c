@@ -40,6 +40,7 @@ struct nc_store {
     int out_armed;       /* a flush left data behind: wait for EPOLLOUT */
     int dropping;        /* inside drop_connection(): it counts the failure */
     int setup_failed;    /* AUTH/SELECT refused: later replies are failures */
+    int conn_refused;    /* the last connect failed at once (refused), not by timeout */
     uint32_t registered; /* events currently registered in epfd (0: none) */
     struct pending *ring;
     size_t cap, head, count;
@@ -154,6 +155,22 @@ static struct pending ring_pop(struct nc_store *s)
 
 /* --------------------------------------------------------- connection */
 
+/* A failed connect is a warning once; while Redis stays down (probes every
+ * NC_BREAKER_REFUSED_RETRY_MS) the repeats are debug lines. */
+static enum nc_log_level connect_log_level(struct nc_store *s)
+{
+    return nc_breaker_seen_up(s->brk) ? NC_LOG_WARN : NC_LOG_DEBUG;
+}
+
+/* A refused connection is cheap to retry: the breaker keeps its base cooldown. */
+static void probe_failed(struct nc_store *s)
+{
+    if (s->conn_refused)
+        nc_breaker_probe_refused(s->brk, nc_now_ms());
+    else
+        nc_breaker_failure(s->brk, 1, nc_now_ms());
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct nc_store *s = privdata;
@@ -177,7 +194,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
             nc_breaker_success(s->brk, p.probe);
         s->state = CONN_READY;
     } else if (p.probe) {
-        nc_breaker_failure(s->brk, 1, nc_now_ms());
+        probe_failed(s);
     }
     if (p.cb)
         p.cb(p.priv, reply);
@@ -189,10 +206,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         /* hiredis frees the context right after this (without calling
          * on_disconnect, as it never connected). */
-        nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        nc_logf(connect_log_level(s), "redis connect failed: %s", ac->errstr);
         nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         s->ac = NULL;
         s->state = CONN_NONE;
+        s->conn_refused = 1;
         nc_breaker_failure(s->brk, 0, nc_now_ms());
         return;
     }
@@ -233,10 +251,12 @@ static int start_connection(struct nc_store *s)
 {
     const struct nc_config *cfg = s->cfg;
     redisAsyncContext *ac = redisAsyncConnect(cfg->redis_host, cfg->redis_port);
+    s->conn_refused = 0;
     if (!ac)
         return -1;
     if (ac->err) {
-        nc_logf(NC_LOG_WARN, "redis connect failed: %s", ac->errstr);
+        s->conn_refused = 1;
+        nc_logf(connect_log_level(s), "redis connect failed: %s", ac->errstr);
         nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         redisAsyncFree(ac);
         nc_breaker_failure(s->brk, 0, nc_now_ms());
@@ -334,7 +354,7 @@ static void send_probe(struct nc_store *s)
     static const char *argv[1] = {"PING"};
     static const size_t lens[1] = {4};
     if ((!s->ac && start_connection(s) != 0) || queue(s, NULL, NULL, 1, argv, lens, 1) != 0)
-        nc_breaker_failure(s->brk, 1, nc_now_ms());
+        probe_failed(s);
 }
 
 int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,

@@ -145,7 +145,9 @@ void stub_config_usage(FILE *out)
     fprintf(out, "\nRoutes:\n"
                  "  GET /recommendations?query=<text>[&limit=1..50]   deterministic items\n"
                  "  GET /stats                  {\"calls\": N}, recommendation requests so far\n"
-                 "  GET /mode, PUT /mode        {\"mode\": \"ok\"|\"fail\"|\"notfound\"|\"hang\",\n"
+                 "  GET /mode, PUT /mode        {\"mode\": "
+                 "\"ok\"|\"fail\"|\"notfound\"|\"hang\"|\"garbage\"\n"
+                 "                               |\"huge\"|\"truncate\"|\"trickle\",\n"
                  "                               \"latency_ms\": N, \"fail_rate\": 0..1}\n"
                  "  GET /healthz                200\n");
 }

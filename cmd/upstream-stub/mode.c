@@ -1,8 +1,8 @@
 /*
  * mode.c - GET and PUT /mode: the run-time behaviour of /recommendations
- * ({"mode": ok|fail|notfound|hang, "latency_ms", "fail_rate"}). A PUT body
- * is validated completely before anything changes; leaving "hang" releases
- * the hanging requests.
+ * ({"mode": ok|fail|notfound|hang|garbage|huge|truncate|trickle, "latency_ms", "fail_rate"}). A PUT
+ * body is validated completely before anything changes; leaving "hang" releases the hanging
+ * requests.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +13,8 @@
 
 #include "stub.h"
 
-const char *const stub_mode_names[STUB_N_MODES] = {"ok", "fail", "notfound", "hang"};
+const char *const stub_mode_names[STUB_N_MODES] = {"ok",      "fail", "notfound", "hang",
+                                                   "garbage", "huge", "truncate", "trickle"};
 
 /* A JSON nesting bound for PUT bodies (the one cJSON applied). */
 #define MODE_MAX_DEPTH 1000
@@ -71,7 +72,8 @@ static int mode_parse(const char *body, size_t len, struct mode_change *chg, con
                 if (field->type == NC_JSON_STRING && strcmp(field->str, stub_mode_names[m]) == 0)
                     break;
             if (m == STUB_N_MODES) {
-                *err = "mode must be one of ok, fail, notfound, hang";
+                *err = "mode must be one of ok, fail, notfound, hang, garbage, huge, truncate, "
+                       "trickle";
                 goto out;
             }
             chg->has_mode = true;

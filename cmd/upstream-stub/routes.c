@@ -1,7 +1,7 @@
 /*
  * routes.c - request handling: which path and method does what, the
  * validation of /recommendations' parameters, and its fault modes (ok, fail,
- * notfound, hang, fail_rate) once its latency is over. Slow answers are
+ * notfound, hang, fail_rate; the others in faulty.c) once its latency is over. Slow answers are
  * parked (park.c) between the first call of the access handler and the
  * call after the timer resumes the connection.
  */
@@ -43,6 +43,8 @@ static enum MHD_Result recommendations_answer(struct stub *st, struct stub_pendi
         return stub_respond_error(req->conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
     case STUB_MODE_HANG:
         break; /* never answered in hang mode: released requests carry the new mode */
+    default:
+        return stub_fault_answer(st, req, mode);
     }
     return stub_respond_error(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "hanging", NULL);
 }
@@ -134,6 +136,7 @@ enum MHD_Result stub_route(void *cls, struct MHD_Connection *conn, const char *u
         if (req == NULL)
             return MHD_NO;
         req->conn = conn;
+        req->st = st;
         req->heap_idx = SIZE_MAX;
         nc_buf_init(&req->body);
         *req_cls = req;

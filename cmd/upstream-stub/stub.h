@@ -63,6 +63,8 @@
 #define STUB_MODE_BODY_MAX 4096 /* PUT /mode bodies are a few dozen bytes */
 #define STUB_CONN_LIMIT 4096    /* must exceed the 1000+ concurrent callers of the tests */
 #define STUB_DRAIN_TIMEOUT_MS 5000
+#define STUB_HUGE_BYTES (64ULL * 1024 * 1024) /* mode huge: far over any body limit */
+#define STUB_TRICKLE_MS 1000                  /* mode trickle: one byte a second */
 
 /* ---- config.c: settings from the environment ---- */
 
@@ -116,8 +118,18 @@ int stub_catalogue_body(struct nc_buf *out, const char *query, int limit);
 
 /* ---- shared state ---- */
 
-enum stub_mode { STUB_MODE_OK, STUB_MODE_FAIL, STUB_MODE_NOTFOUND, STUB_MODE_HANG };
-#define STUB_N_MODES 4
+enum stub_mode {
+    STUB_MODE_OK,
+    STUB_MODE_FAIL,
+    STUB_MODE_NOTFOUND,
+    STUB_MODE_HANG,
+    /* faulty.c: the misbehaving answers of the fault-injection tests */
+    STUB_MODE_GARBAGE,
+    STUB_MODE_HUGE,
+    STUB_MODE_TRUNCATE,
+    STUB_MODE_TRICKLE
+};
+#define STUB_N_MODES 8
 
 enum stub_phase { STUB_PHASE_NEW, STUB_PHASE_PARKED, STUB_PHASE_RESUMED };
 
@@ -125,6 +137,7 @@ enum stub_phase { STUB_PHASE_NEW, STUB_PHASE_PARKED, STUB_PHASE_RESUMED };
  * stub_route, freed by stub_request_completed. */
 struct stub_pending {
     struct MHD_Connection *conn;
+    struct stub *st; /* the one instance (faulty.c's content readers need it) */
     enum stub_phase phase;
     bool counted;        /* included in stub.parked */
     bool drained;        /* resumed by shutdown: answer 503 */
@@ -135,7 +148,7 @@ struct stub_pending {
     bool in_hang;
     struct stub_pending *prev, *next; /* hang list */
     struct stub_pending *ready_next;  /* the timer thread's batch to resume */
-    struct nc_buf body;               /* PUT /mode upload */
+    struct nc_buf body;               /* PUT /mode upload; truncate/trickle: the answer */
     bool body_too_big;
 };
 
@@ -186,6 +199,12 @@ extern const char *const stub_mode_names[STUB_N_MODES];
 enum MHD_Result stub_mode_get(struct stub *st, struct stub_pending *req);
 /* Final call of PUT /mode (req->body complete). */
 enum MHD_Result stub_mode_put(struct stub *st, struct stub_pending *req);
+
+/* ---- faulty.c: answers of the modes garbage, huge, truncate, trickle ---- */
+
+/* Queues the answer of a misbehaving mode for a /recommendations request
+ * whose latency is over. */
+enum MHD_Result stub_fault_answer(struct stub *st, struct stub_pending *req, enum stub_mode mode);
 
 /* ---- routes.c: libmicrohttpd callbacks ---- */
 

@@ -1,7 +1,7 @@
 /* breaker.h - a circuit breaker: after `threshold` consecutive failures it
  * opens for a cooldown, then lets exactly one probe through (half-open);
  * the probe's success closes it, its failure doubles the cooldown (up to
- * NC_BREAKER_MAX_COOLDOWN_MS).
+ * NC_BREAKER_MAX_COOLDOWN_MS) - unless the probe's connection was refused.
  *
  * Lock-free (atomics): one breaker is shared by every worker's connection to
  * the same Redis. The caller owns the struct (static or embedded); there is
@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define NC_BREAKER_MAX_COOLDOWN_MS 30000
+#define NC_BREAKER_REFUSED_RETRY_MS 250
 
 enum nc_breaker_state { NC_BREAKER_CLOSED = 0, NC_BREAKER_OPEN, NC_BREAKER_HALF_OPEN };
 
@@ -34,6 +35,12 @@ int nc_breaker_allow(struct nc_breaker *b, int64_t now_ms);
 
 void nc_breaker_success(struct nc_breaker *b, int probe);
 void nc_breaker_failure(struct nc_breaker *b, int probe, int64_t now_ms);
+/* The probe failed because its connection was refused (Redis not running):
+ * the cooldown goes back to the base one, and the next probe comes after
+ * NC_BREAKER_REFUSED_RETRY_MS (or the base cooldown if shorter). Such a probe
+ * costs neither side anything, and a restarted Redis is then seen within
+ * that retry of listening again, however long it was down. */
+void nc_breaker_probe_refused(struct nc_breaker *b, int64_t now_ms);
 
 /* 1 while open or half-open. */
 int nc_breaker_is_open(struct nc_breaker *b);

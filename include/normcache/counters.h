@@ -22,12 +22,21 @@ enum nc_route {
     NC_ROUTE_RECOMMENDATIONS,
     NC_ROUTE_HEALTH,
     NC_ROUTE_METRICS,
+    NC_ROUTE_CACHE_MGET,
+    NC_ROUTE_CACHE_MSET,
     NC_ROUTE__COUNT
 };
 /* "cache_get", ...; "other" for anything out of range. */
 const char *nc_route_name(int route);
 
 enum nc_cache_result { NC_RES_HIT = 0, NC_RES_MISS, NC_RES_STALE, NC_RES_BYPASS, NC_RES__COUNT };
+enum nc_lease_event {
+    NC_LEASE_GRANTED = 0,
+    NC_LEASE_COLLAPSED,    /* a waiter answered by the holder's value */
+    NC_LEASE_WAIT_TIMEOUT, /* a waiter gave up after LEASE_WAIT_MS */
+    NC_LEASE_LOST,         /* a holder's write refused: its lease was gone */
+    NC_LEASE__COUNT
+};
 enum nc_upstream_result { NC_UP_OK = 0, NC_UP_ERROR, NC_UP_TIMEOUT, NC_UP__COUNT };
 enum nc_redis_err {
     NC_REDIS_ERR_CONNECT = 0,
@@ -50,6 +59,7 @@ void nc_counters_request(struct nc_counters *m, int route, const char *method, i
 void nc_counters_cache(struct nc_counters *m, const char *ns, enum nc_cache_result res);
 void nc_counters_upstream(struct nc_counters *m, enum nc_upstream_result res);
 void nc_counters_coalesced(struct nc_counters *m);
+void nc_counters_lease(struct nc_counters *m, enum nc_lease_event ev);
 /* Process-wide (any thread). */
 void nc_counters_redis_error(enum nc_redis_err kind);
 

@@ -17,13 +17,20 @@
 #define NC_NS_MAX 64
 #define NC_PREFIX_MAX 32
 
+#define NC_TAG_MAX 128
+
 /* NC_KEY_RECS: a recommendations answer; data is the normalised query, a
- * newline and "limit=<n>" (the limit changes the answer). */
-enum nc_key_kind { NC_KEY_QUERY = 0, NC_KEY_PARAMS = 1, NC_KEY_RECS = 2 };
+ * newline and "limit=<n>" (the limit changes the answer). NC_KEY_TAG: the
+ * index of the entries carrying a tag (data is the tag: hashed like a
+ * query, so a tag that names a person is not readable in Redis). */
+enum nc_key_kind { NC_KEY_QUERY = 0, NC_KEY_PARAMS = 1, NC_KEY_RECS = 2, NC_KEY_TAG = 3 };
 
 /* 1 when s[0..len) matches [A-Za-z0-9_-]{1,max}, else 0. */
 int nc_ident_valid(const char *s, size_t len, size_t max);
 #define nc_ns_valid(s, len) nc_ident_valid((s), (len), NC_NS_MAX)
+
+/* 1 when s[0..len) is a tag: [A-Za-z0-9_.:-]{1,NC_TAG_MAX}, else 0. */
+int nc_tag_valid(const char *s, size_t len);
 
 /* Writes the NUL-terminated key into out (NC_KEY_MAX bytes) and returns its
  * length, or -1 if the hash failed or prefix/ns is not a valid identifier

@@ -94,6 +94,7 @@ struct nc_req {
     const char *hdr_name[NC_MAX_EXTRA_HEADERS];
     char hdr_value[NC_MAX_EXTRA_HEADERS][96];
     int nhdr;
+    int flags; /* route-specific marks, reset for every request */
     void *ext; /* route-specific state, released by handler->done */
 };
 

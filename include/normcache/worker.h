@@ -18,6 +18,7 @@ struct nc_worker {
     struct nc_store *store;
     struct nc_counters *counters;
     void *recs;     /* recommendations state for this worker (recs.h) */
+    void *cache;    /* lease waiters of this worker (cache.h) */
     int active;     /* requests the handler has seen and not completed */
     int suspended;  /* of which waiting on I/O */
     int conns;      /* open HTTP connections */

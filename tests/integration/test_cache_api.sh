@@ -258,8 +258,8 @@ MK=$(ref_text_key fca mon monitored)
 check "PUT stores with one SET … EX 77 (or SETEX)" \
     grep -qE "\"SET\" \"$MK\" .*\"EX\" \"77\"|\"SETEX\" \"$MK\" \"77\"" "$NC_TMP/mon"
 check "PUT sets no TTL separately (no EXPIRE)" bash -c '! grep -qiE "\"P?EXPIRE\"" "$1"' _ "$NC_TMP/mon"
-check "a hit reads the value and its PTTL" \
-    bash -c 'grep -q "\"GET\" \"$2\"" "$1" && grep -q "\"PTTL\" \"$2\"" "$1"' _ "$NC_TMP/mon" "$MK"
+check "a hit reads the value (GETRANGE up to MAX_BODY_BYTES) and its PTTL" \
+    bash -c 'grep -q "\"GETRANGE\" \"$2\" \"0\" \"1048576\"" "$1" && grep -q "\"PTTL\" \"$2\"" "$1"' _ "$NC_TMP/mon" "$MK"
 
 # ------------------------------------------------------------- concurrency
 put_q faq "popular" '{"hot":true}' 120

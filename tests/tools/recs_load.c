@@ -10,6 +10,8 @@
  *   -t MS    per-request timeout (default 10000)
  *   -p MS    start at most one request every MS milliseconds (default 0)
  *   -H HDR   extra request header (repeatable)
+ *   -d BODY  the body of PUT URLs: a URL written "PUT:http://..." is sent as
+ *            a PUT of BODY with Content-Type: application/json
  *   -o FILE  one line per request:
  *            idx url_idx status start_us end_us latency_us body_hash x_cache cache_status
  *            (start/end: CLOCK_REALTIME microseconds, comparable across runs;
@@ -130,8 +132,8 @@ static double pct(const int64_t *sorted, size_t n, double p)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: recs_load [-n N] [-c C] [-k] [-t MS] [-p MS] [-H HDR]... [-o FILE] "
-                    "URL [URL...]\n");
+    fprintf(stderr, "usage: recs_load [-n N] [-c C] [-k] [-t MS] [-p MS] [-H HDR]... [-d BODY] "
+                    "[-o FILE] URL [URL...]\n");
     exit(2);
 }
 
@@ -139,10 +141,10 @@ int main(int argc, char **argv)
 {
     long n = 1, c = 0, timeout_ms = 10000, pace_ms = 0;
     int keepalive = 0;
-    const char *out = NULL;
-    struct curl_slist *hdrs = NULL;
+    const char *out = NULL, *put_body = "";
+    struct curl_slist *hdrs = NULL, *put_hdrs = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "n:c:kt:p:H:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "n:c:kt:p:H:d:o:")) != -1) {
         switch (opt) {
         case 'n':
             n = atol(optarg);
@@ -161,6 +163,10 @@ int main(int argc, char **argv)
             break;
         case 'H':
             hdrs = curl_slist_append(hdrs, optarg);
+            put_hdrs = curl_slist_append(put_hdrs, optarg);
+            break;
+        case 'd':
+            put_body = optarg;
             break;
         case 'o':
             out = optarg;
@@ -173,6 +179,7 @@ int main(int argc, char **argv)
         usage();
     char **urls = argv + optind;
     int nurls = argc - optind;
+    put_hdrs = curl_slist_append(put_hdrs, "Content-Type: application/json");
     if (c <= 0 || c > n)
         c = n;
 
@@ -207,7 +214,16 @@ int main(int argc, char **argv)
             r->idx = (int)started;
             r->url_idx = (int)(started % nurls);
             r->easy = curl_easy_init();
-            curl_easy_setopt(r->easy, CURLOPT_URL, urls[r->url_idx]);
+            const char *url = urls[r->url_idx];
+            if (strncmp(url, "PUT:", 4) == 0) {
+                url += 4;
+                curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+                curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, put_body);
+                curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, put_hdrs);
+            } else if (hdrs) {
+                curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, hdrs);
+            }
+            curl_easy_setopt(r->easy, CURLOPT_URL, url);
             curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
             curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
             curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -216,8 +232,6 @@ int main(int argc, char **argv)
             curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
             curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(r->easy, CURLOPT_NOPROXY, "*");
-            if (hdrs)
-                curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, hdrs);
             if (!keepalive) {
                 curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
                 curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
@@ -325,6 +339,7 @@ int main(int argc, char **argv)
     printf("nofile=%llu\n", (unsigned long long)rl.rlim_cur);
     curl_multi_cleanup(m);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(put_hdrs);
     curl_global_cleanup();
     free(rs);
     free(lat);

@@ -92,6 +92,42 @@ static void test_failed_probe_doubles_cooldown_to_cap(void **state)
     assert_int_equal(nc_breaker_allow(&b, now + 1000), 1);
 }
 
+static void test_refused_probe_keeps_base_cooldown(void **state)
+{
+    (void)state;
+    struct nc_breaker b;
+    nc_breaker_init(&b, 1, 1000);
+    nc_breaker_failure(&b, 0, 0);
+    /* one slow failure doubles... */
+    assert_int_equal(nc_breaker_allow(&b, 1000), 1);
+    nc_breaker_failure(&b, 1, 1000);
+    assert_int_equal(atomic_load(&b.cooldown_ms), 2000);
+    /* ...a refused one goes back to the base cooldown and probes again soon */
+    int64_t now = 3000;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(nc_breaker_allow(&b, now), 1);
+        nc_breaker_probe_refused(&b, now);
+        assert_true(nc_breaker_is_open(&b));
+        assert_false(nc_breaker_seen_up(&b));
+        assert_int_equal(atomic_load(&b.cooldown_ms), 1000);
+        assert_int_equal(nc_breaker_allow(&b, now + NC_BREAKER_REFUSED_RETRY_MS - 1), -1);
+        now += NC_BREAKER_REFUSED_RETRY_MS;
+    }
+    /* a slow failure after that doubles from the base again */
+    assert_int_equal(nc_breaker_allow(&b, now), 1);
+    nc_breaker_failure(&b, 1, now);
+    assert_int_equal(atomic_load(&b.cooldown_ms), 2000);
+    /* a base cooldown shorter than the retry is kept */
+    nc_breaker_init(&b, 1, 100);
+    nc_breaker_failure(&b, 0, 0);
+    assert_int_equal(nc_breaker_allow(&b, 100), 1);
+    nc_breaker_probe_refused(&b, 100);
+    assert_int_equal(nc_breaker_allow(&b, 199), -1);
+    assert_int_equal(nc_breaker_allow(&b, 200), 1);
+    nc_breaker_success(&b, 1);
+    assert_false(nc_breaker_is_open(&b));
+}
+
 static void test_late_failures_do_not_reopen_twice(void **state)
 {
     (void)state;
@@ -111,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_success_resets_the_count),
         cmocka_unit_test(test_one_probe_after_cooldown),
         cmocka_unit_test(test_failed_probe_doubles_cooldown_to_cap),
+        cmocka_unit_test(test_refused_probe_keeps_base_cooldown),
         cmocka_unit_test(test_late_failures_do_not_reopen_twice),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -165,6 +165,27 @@ static void test_ns_valid(void **state)
     assert_false(nc_ident_valid(NULL, 0, NC_PREFIX_MAX));
 }
 
+static void test_tags(void **state)
+{
+    (void)state;
+    assert_true(nc_tag_valid("product:123", 11));
+    assert_true(nc_tag_valid("a.b-c_D:9", 9));
+    assert_false(nc_tag_valid("", 0));
+    assert_false(nc_tag_valid("no space", 8));
+    assert_false(nc_tag_valid("star*", 5));
+    assert_false(nc_tag_valid("q?", 2));
+    assert_false(nc_tag_valid("\xc3\xa9", 2));
+    char t[NC_TAG_MAX + 1];
+    memset(t, 'x', sizeof t);
+    assert_true(nc_tag_valid(t, NC_TAG_MAX));
+    assert_false(nc_tag_valid(t, NC_TAG_MAX + 1));
+    /* python3 -c "import hashlib; print(hashlib.sha256(b'product:123').hexdigest()[:16])" */
+    char key[NC_KEY_MAX];
+    assert_true(nc_key_derive("fca", "faq", NC_KEY_TAG, NULL, 0, "product:123", 11, key) > 0);
+    assert_string_equal(key, "fca:faq:t:efde0f60cd514f14");
+    assert_int_equal(nc_key_derive("fca", "faq", (enum nc_key_kind)9, NULL, 0, "x", 1, key), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_key_derive_longest),
         cmocka_unit_test(test_key_derive_rejects_bad_idents),
         cmocka_unit_test(test_ns_valid),
+        cmocka_unit_test(test_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,223 @@
+/* cache_write.c - PUT /cache/<ns>: the body's q or params (and ctx) name
+ * the entry, its value is stored as compact JSON with one SET ... EX (there
+ * is no entry without a TTL); with tags, one script also adds the key to
+ * each tag's index. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normcache/counters.h"
+#include "normcache/key.h"
+#include "normcache/log.h"
+
+#include "cache_int.h"
+
+static void on_set(void *priv, redisReply *reply)
+{
+    struct nc_req *r = priv;
+    if (!reply)
+        r->redis_failed = 1;
+    else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LEASELOST", 9) == 0)
+        r->flags |= NC_CACHE_F_LEASE_LOST;
+    else if (reply->type != REDIS_REPLY_STATUS) {
+        /* e.g. OOM with a noeviction Redis: not stored, and say so */
+        nc_counters_redis_error(NC_REDIS_ERR_REPLY);
+        nc_logf(NC_LOG_WARN, "redis refused a SET: %.*s",
+                reply->type == REDIS_REPLY_ERROR ? (int)(reply->len > 200 ? 200 : reply->len) : 0,
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        r->redis_failed = 2;
+    }
+    nc_cache_settle(r);
+}
+
+static enum MHD_Result put_reply_bypass(struct nc_req *r)
+{
+    r->cache = "BYPASS";
+    nc_buf_reset(&r->out);
+    int rc = nc_buf_printf(&r->out, "{\"key\":\"%s\",\"stored\":false}", r->key);
+    return nc_req_reply_built(r, rc, 200, "application/json");
+}
+
+/* Writes the value and adds the key to each tag's index, atomically. The
+ * value's expiry is an absolute time (PXAT) that is also the member's
+ * score, so a tag delete can tell an entry that still carries the tag
+ * (same expiry) from one written again since without it. Dead members are
+ * trimmed on every write, and the index expires with its longest-lived
+ * member, so it never outlives what it names. */
+static const char put_tagged_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local exp = now + tonumber(ARGV[2]) * 1000 "
+    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', exp) "
+    "for i = 2, #KEYS do "
+    "  redis.call('ZADD', KEYS[i], exp, KEYS[1]) "
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) "
+    "  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES') "
+    "  redis.call('PEXPIREAT', KEYS[i], top[2]) "
+    "end "
+    "return redis.status_reply('OK')";
+
+int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
+                         struct nc_cache_err *e)
+{
+    static const char *const names[] = {"q", "params", "ctx", "value", "ttl", "tags"};
+    const struct nc_json **slots[] = {&it->q,     &it->params, &it->ctx,
+                                      &it->value, &it->ttl,    &it->tags};
+    memset(it, 0, sizeof *it);
+    if (obj->type != NC_JSON_OBJECT)
+        return nc_cache_err_set(e, 400, "invalid_body", "An entry must be a JSON object.");
+    for (const struct nc_json *m = obj->child; m; m = m->next) {
+        size_t i = 0;
+        while (i < sizeof names / sizeof names[0] && strcmp(m->key, names[i]) != 0)
+            i++;
+        if (i == sizeof names / sizeof names[0])
+            return nc_cache_err_set(e, 400, "invalid_body",
+                                    "Unknown member: only q, params, ctx, value, ttl and tags are "
+                                    "accepted.");
+        *slots[i] = m;
+    }
+    return 0;
+}
+
+int nc_cache_put_check(struct nc_req *r, const struct nc_cache_item *it, struct nc_cache_err *e)
+{
+    const struct nc_config *cfg = r->w->cfg;
+    if (!it->value)
+        return nc_cache_err_set(e, 400, "missing_value", "The entry needs a value (any JSON).");
+    r->ttl = nc_config_ns_ttl(cfg, r->ns);
+    if (it->ttl) {
+        const struct nc_json *ttl = it->ttl;
+        long long t = -1;
+        int is_int = ttl->type == NC_JSON_NUMBER && !strpbrk(ttl->str, ".eE") && ttl->len < 12;
+        if (is_int)
+            t = strtoll(ttl->str, NULL, 10);
+        if (!is_int || t < 1 || t > cfg->max_ttl_s) {
+            char d[128];
+            snprintf(d, sizeof d, "ttl must be a JSON integer from 1 to %d.", cfg->max_ttl_s);
+            return nc_cache_err_set(e, 400, "invalid_ttl", d);
+        }
+        r->ttl = (int)t;
+    }
+    if (it->tags) {
+        int n = 0, ok = it->tags->type == NC_JSON_ARRAY;
+        for (const struct nc_json *t = ok ? it->tags->child : NULL; t && ok; t = t->next, n++)
+            ok = n < NC_CACHE_MAX_TAGS && t->type == NC_JSON_STRING && nc_tag_valid(t->str, t->len);
+        if (!ok)
+            return nc_cache_err_set(e, 400, "invalid_tags",
+                                    "tags must be an array of at most 32 strings matching "
+                                    "[A-Za-z0-9_.:-]{1,128}.");
+    }
+    if (it->params && it->params->type != NC_JSON_OBJECT)
+        return nc_cache_err_set(e, 400, "invalid_params", "params must be a JSON object.");
+    return nc_cache_key_item(r, it->q, it->params, it->ctx, e);
+}
+
+int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const char *value,
+                      size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb, void *priv)
+{
+    char ttlbuf[16];
+    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", ttl);
+    if (!tags || !tags->child) {
+        const char *argv[5] = {"SET", key, value, "EX", ttlbuf};
+        size_t lens[5] = {3, keylen, vlen, 2, (size_t)tl};
+        return nc_cache_issue_for(r, cb, priv, 5, argv, lens);
+    }
+    /* EVAL script numkeys key tagkey... value ttl */
+    enum { MAXARGS = 3 + 1 + NC_CACHE_MAX_TAGS + 2 };
+    char tagkeys[NC_CACHE_MAX_TAGS][NC_KEY_MAX];
+    const char *argv[MAXARGS];
+    size_t lens[MAXARGS];
+    char nkeys[8];
+    int argc = 0, nt = 0;
+    argv[argc] = "EVAL";
+    lens[argc++] = 4;
+    argv[argc] = put_tagged_script;
+    lens[argc++] = sizeof put_tagged_script - 1;
+    argc++; /* numkeys, below */
+    argv[argc] = key;
+    lens[argc++] = keylen;
+    for (const struct nc_json *t = tags->child; t && nt < NC_CACHE_MAX_TAGS; t = t->next) {
+        int kl = nc_cache_tag_key(r, t->str, t->len, tagkeys[nt]);
+        if (kl < 0)
+            return -1;
+        argv[argc] = tagkeys[nt++];
+        lens[argc++] = (size_t)kl;
+    }
+    argv[2] = nkeys;
+    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 1 + nt);
+    argv[argc] = value;
+    lens[argc++] = vlen;
+    argv[argc] = ttlbuf;
+    lens[argc++] = (size_t)tl;
+    return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
+}
+
+enum MHD_Result nc_cache_put_start(struct nc_req *r)
+{
+    if (r->nargs) {
+        return nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
+                              "PUT takes its input from the JSON body, not the query string.");
+    }
+    const char *tok = NULL;
+    size_t toklen = 0;
+    int lease = nc_cache_lease_header(r, &tok, &toklen);
+    if (lease < 0)
+        return nc_req_problem(r, 400, "invalid_lease", "Bad Request",
+                              "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
+    if (lease)
+        r->flags |= NC_CACHE_F_LEASE_PUT;
+    struct nc_json_doc *doc = NULL;
+    struct nc_json_err jerr;
+    /* The body wraps value/params one level deeper than their own limit. */
+    if (nc_json_parse(r->body.data ? r->body.data : "", r->body.len, NC_CACHE_MAX_DEPTH + 1, &doc,
+                      &jerr) != 0)
+        return nc_req_problem(r, 400, "invalid_json", "Bad Request", jerr.msg);
+    struct nc_cache_item it;
+    struct nc_cache_err e;
+    if (nc_cache_put_members(nc_json_root(doc), &it, &e) != 0 ||
+        nc_cache_put_check(r, &it, &e) != 0) {
+        nc_json_doc_free(doc);
+        return nc_cache_err_reply(r, &e);
+    }
+    /* The key is derived (it used scratch); the compact value replaces it. */
+    nc_buf_reset(&r->scratch);
+    if (nc_json_compact(it.value, &r->scratch) != 0) {
+        nc_json_doc_free(doc);
+        return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
+    }
+    int sent = -1;
+    if (!r->w->cfg->redis_enabled) {
+        /* fail open: not stored */
+    } else if (r->flags & NC_CACHE_F_LEASE_PUT) {
+        sent = nc_cache_lease_put(r, tok, toklen, r->scratch.data, r->scratch.len, r->ttl, it.tags,
+                                  on_set, r);
+    } else {
+        sent = nc_cache_put_send(r, r->key, (size_t)r->keylen, r->scratch.data, r->scratch.len,
+                                 r->ttl, it.tags, on_set, r);
+        /* A write without a lease ends any outstanding one (its holder's
+         * write then fails) and wakes its waiters. */
+        if (sent == 0 &&
+            nc_cache_lease_clear(r, r->key, (size_t)r->keylen, nc_cache_on_settle, r) != 0)
+            r->redis_failed = 1;
+    }
+    nc_json_doc_free(doc);
+    if (sent != 0)
+        return put_reply_bypass(r);
+    nc_req_suspend(r);
+    return MHD_YES;
+}
+
+enum MHD_Result nc_cache_put_finish(struct nc_req *r)
+{
+    if (r->flags & NC_CACHE_F_LEASE_LOST) {
+        nc_cache_lease_lost(r);
+        return nc_req_problem(r, 409, "lease_lost", "Conflict",
+                              "The lease is no longer held (it expired, was released, or the "
+                              "entry was written or deleted since): nothing was written.");
+    }
+    if (r->redis_failed)
+        return put_reply_bypass(r);
+    nc_buf_reset(&r->out);
+    int rc = nc_buf_printf(&r->out, "{\"key\":\"%s\",\"ttl\":%d,\"stored\":true}", r->key, r->ttl);
+    return nc_req_reply_built(r, rc, 200, "application/json");
+}

@@ -1,0 +1,156 @@
+/* pubsub.c - the process's subscriber thread (see pubsub.h).
+ *
+ * A blocking connection on a thread of its own keeps the workers' loops
+ * free of a second protocol state (hiredis 0.14's async API would put a
+ * pub/sub connection in every worker). shutdown() on its socket is what
+ * wakes it to stop. */
+#include "normcache/pubsub.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "normcache/log.h"
+
+#define PUBSUB_MAX 8
+#define PUBSUB_PATTERN_MAX 192
+
+struct watch {
+    char pattern[PUBSUB_PATTERN_MAX];
+    nc_pubsub_fn *fn;
+    void *ud;
+};
+
+static struct watch watches[PUBSUB_MAX];
+static int nwatches;
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t ps_thread;
+static atomic_int ps_started, ps_stop;
+static atomic_int ps_fd = -1;
+static const struct nc_config *ps_cfg;
+
+int nc_pubsub_watch(const char *pattern, nc_pubsub_fn *fn, void *ud)
+{
+    int rc = -1;
+    pthread_mutex_lock(&watch_lock);
+    for (int i = 0; i < nwatches; i++)
+        if (strcmp(watches[i].pattern, pattern) == 0 && watches[i].fn == fn) {
+            rc = 0; /* every worker registers: once is enough */
+            goto out;
+        }
+    if (nwatches < PUBSUB_MAX && strlen(pattern) < PUBSUB_PATTERN_MAX &&
+        !atomic_load(&ps_started)) {
+        snprintf(watches[nwatches].pattern, PUBSUB_PATTERN_MAX, "%s", pattern);
+        watches[nwatches].fn = fn;
+        watches[nwatches].ud = ud;
+        nwatches++;
+        rc = 0;
+    }
+out:
+    pthread_mutex_unlock(&watch_lock);
+    return rc;
+}
+
+static int ps_auth(redisContext *c, const struct nc_config *cfg)
+{
+    if (!cfg->redis_password[0])
+        return 1;
+    const char *argv[3] = {"AUTH", cfg->redis_user, cfg->redis_password};
+    size_t lens[3] = {4, strlen(cfg->redis_user), strlen(cfg->redis_password)};
+    int argc = cfg->redis_user[0] ? 3 : 2;
+    argv[argc - 1] = cfg->redis_password;
+    lens[argc - 1] = lens[2];
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+static void ps_dispatch(const redisReply *m)
+{
+    /* pmessage <pattern> <channel> <payload> */
+    if (m->type != REDIS_REPLY_ARRAY || m->elements != 4 ||
+        m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "pmessage") != 0 ||
+        m->element[1]->type != REDIS_REPLY_STRING || m->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    for (int i = 0; i < nwatches; i++)
+        if (strcmp(watches[i].pattern, m->element[1]->str) == 0)
+            watches[i].fn(m->element[2]->str, m->element[2]->len, watches[i].ud);
+}
+
+static void ps_listen(redisContext *c)
+{
+    while (!atomic_load(&ps_stop)) {
+        void *rep = NULL;
+        if (redisGetReply(c, &rep) != REDIS_OK)
+            return;
+        if (rep)
+            ps_dispatch(rep);
+        freeReplyObject(rep);
+    }
+}
+
+static void *ps_main(void *arg)
+{
+    (void)arg;
+    const struct nc_config *cfg = ps_cfg;
+    while (!atomic_load(&ps_stop)) {
+        struct timeval ct = {cfg->redis_connect_timeout_ms / 1000,
+                             (cfg->redis_connect_timeout_ms % 1000) * 1000};
+        redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, ct);
+        if (!c || c->err) {
+            if (c)
+                redisFree(c);
+            for (int i = 0; i < 10 && !atomic_load(&ps_stop); i++)
+                usleep(100000);
+            continue;
+        }
+        struct timeval none = {0, 0}; /* block: nc_pubsub_stop() wakes it */
+        redisSetTimeout(c, none);
+        atomic_store(&ps_fd, c->fd);
+        int ok = !atomic_load(&ps_stop) && ps_auth(c, cfg);
+        for (int i = 0; ok && i < nwatches; i++) {
+            const char *argv[2] = {"PSUBSCRIBE", watches[i].pattern};
+            ok = redisAppendCommandArgv(c, 2, argv, NULL) == REDIS_OK;
+        }
+        if (ok)
+            ps_listen(c);
+        atomic_store(&ps_fd, -1);
+        redisFree(c);
+        if (!atomic_load(&ps_stop))
+            usleep(100000); /* Redis went away: retry soon, not in a spin */
+    }
+    return NULL;
+}
+
+void nc_pubsub_start(const struct nc_config *cfg)
+{
+    if (!cfg->redis_enabled || !nwatches || atomic_exchange(&ps_started, 1))
+        return;
+    ps_cfg = cfg;
+    atomic_store(&ps_stop, 0);
+    if (pthread_create(&ps_thread, NULL, ps_main, NULL) != 0) {
+        nc_logf(NC_LOG_WARN, "cannot start the subscriber thread: cross-instance wake-ups fall "
+                             "back to polling");
+        atomic_store(&ps_started, 0);
+    }
+}
+
+void nc_pubsub_stop(void)
+{
+    if (atomic_exchange(&ps_started, 0)) {
+        atomic_store(&ps_stop, 1);
+        int fd = atomic_load(&ps_fd);
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR);
+        pthread_join(ps_thread, NULL);
+    }
+    pthread_mutex_lock(&watch_lock);
+    nwatches = 0;
+    pthread_mutex_unlock(&watch_lock);
+}
