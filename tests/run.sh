@@ -28,7 +28,8 @@
 # Environment:
 #   BUILD            build directory (default: build)
 #   NC_VALGRIND=1    run unit binaries and every service under valgrind memcheck
-#   NC_SANITIZE=1    the build is sanitized (make asan / make tsan): every
+#   NC_SANITIZE=1    the build is sanitized (make asan / make tsan; scripts see
+#                    it too and leave out RSS bounds): every
 #                    sanitized process writes its reports to
 #                    <logdir>/san-<part>/report.<pid> (log_path added to
 #                    ASAN_/UBSAN_/LSAN_/TSAN_OPTIONS, which lib.sh passes on

@@ -77,6 +77,9 @@ struct nc_recs_worker {
     struct nc_recs_msg *mhead, *mtail;
     struct nc_recs_flight *owned; /* this worker's flights (its thread only) */
     int shutting_down;
+    /* upstream.c: sockets curl has let go of, freed at the next tick (an
+     * event for one may still be in the epoll batch being dispatched) */
+    struct csock *csock_dead;
 };
 
 /* ------------------------------------------------------------ flights */

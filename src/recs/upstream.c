@@ -17,10 +17,25 @@
  * limit is its maximum. */
 #define UPSTREAM_JSON_DEPTH 1000
 
+/* A socket of curl's in the worker's epoll set. fd is -1 once curl has
+ * removed it: the struct then waits on rw->csock_dead until the next tick,
+ * because epoll_wait may already have returned an event carrying its
+ * address in the batch being dispatched (freeing it at once was a
+ * use-after-free found by make asan). */
 struct csock {
     int fd;
     uint32_t registered;
+    struct csock *next_dead;
 };
+
+static void free_dead_socks(struct nc_recs_worker *rw)
+{
+    while (rw->csock_dead) {
+        struct csock *cs = rw->csock_dead;
+        rw->csock_dead = cs->next_dead;
+        free(cs);
+    }
+}
 
 static int curl_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 {
@@ -31,7 +46,9 @@ static int curl_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *s
         if (cs) {
             if (cs->registered)
                 epoll_ctl(rw->epfd, EPOLL_CTL_DEL, cs->fd, NULL);
-            free(cs);
+            cs->fd = -1;
+            cs->next_dead = rw->csock_dead;
+            rw->csock_dead = cs;
             curl_multi_assign(rw->multi, s, NULL);
         }
         return 0;
@@ -88,6 +105,7 @@ void nc_recs_upstream_cleanup(struct nc_recs_worker *rw)
     if (rw->multi)
         curl_multi_cleanup(rw->multi);
     rw->multi = NULL;
+    free_dead_socks(rw);
 }
 
 void nc_recs_upstream_abort(struct nc_recs_flight *f)
@@ -197,6 +215,8 @@ static void check_done(struct nc_recs_worker *rw)
 void nc_recs_upstream_on_event(struct nc_recs_worker *rw, void *ptr, uint32_t events)
 {
     struct csock *cs = ptr;
+    if (cs->fd < 0)
+        return; /* removed by an earlier event of the same batch */
     int flags = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                 (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                 (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
@@ -213,4 +233,6 @@ void nc_recs_upstream_tick(struct nc_recs_worker *rw, int64_t now_ms)
         curl_multi_socket_action(rw->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         check_done(rw);
     }
+    /* After the batch's events: no event can name these any more. */
+    free_dead_socks(rw);
 }

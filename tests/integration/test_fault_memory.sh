@@ -52,7 +52,11 @@ took=$((SECONDS - T0))
 check_eq "$TOTAL mixed requests: every answer is 200 or 404" "" "$bad"
 limit=$((rss_first + rss_first * GROWTH_PCT / 100))
 pct=$(awk -v a="$rss_first" -v b="$rss_last" 'BEGIN{printf "%+.1f", (b - a) * 100 / a}')
-if [ "$rss_last" -le "$limit" ]; then
+if [ -n "${NC_SANITIZE:-}" ]; then
+    # ASan's quarantine and shadow memory grow the RSS by design; the
+    # sanitizer's own leak check stands in for this one.
+    diag "RSS bound not checked in a sanitizer build ($rss_first -> $rss_last KiB, $pct %)"
+elif [ "$rss_last" -le "$limit" ]; then
     ok "RSS after $TOTAL mixed requests is within $GROWTH_PCT % of RSS after the first $BATCH ($rss_first -> $rss_last KiB, $pct %)"
 else
     notok "RSS after $TOTAL mixed requests is within $GROWTH_PCT % of RSS after the first $BATCH"
