@@ -91,12 +91,12 @@ valgrind: $(BINS) $(UNIT_BIN)
 # asan: the whole suite under AddressSanitizer (leaks included) and
 # UndefinedBehaviorSanitizer (plus float-cast-overflow, which GCC leaves out
 # of "undefined"). tsan: the unit tests and the scripts matching TSAN_SCRIPTS
-# (a regex, default all) under ThreadSanitizer, services with THREADS=4;
+# (a regex, default NC_TEST_ONLY or all) under ThreadSanitizer, services with THREADS=4;
 # tests/tsan.supp lists what is not ours.
 SAN_MAKE    = $(MAKE) --no-print-directory
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
-TSAN_SCRIPTS ?= .
+TSAN_SCRIPTS ?= $(or $(NC_TEST_ONLY),.)
 
 asan:
 	@$(SAN_MAKE) BUILD=$(ASAN_BUILD) SANITIZE=address,undefined,float-cast-overflow \
