@@ -66,11 +66,12 @@ struct lease_worker {
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lease_worker *all_workers;
 
-/* The value if any; else the lease if free; else wait. One round trip, and
- * atomic, so a value written between a GET and a SET NX cannot be missed. */
+/* The value if any (read as in cache_read.c: at most MAX_BODY_BYTES + 1
+ * bytes); else the lease if free; else wait. One round trip, and atomic, so
+ * a value written between a read and a SET NX cannot be missed. */
 static const char lease_get_script[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v then return {1, v, redis.call('PTTL', KEYS[1])} end "
+    "local v = redis.call('GETRANGE', KEYS[1], 0, ARGV[3]) "
+    "if v ~= '' then return {1, v, redis.call('PTTL', KEYS[1])} end "
     "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end "
     "return {3, redis.call('PTTL', KEYS[2])}";
 
@@ -210,7 +211,11 @@ static void on_lease_get(void *priv, redisReply *reply)
                              reply->element[0]->type == REDIS_REPLY_INTEGER
                          ? reply->element[0]->integer
                          : 0;
-    if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
+    if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->len > r->w->cfg->max_body_bytes) {
+        nc_logf(NC_LOG_WARN, "redis value under %s is larger than MAX_BODY_BYTES: a miss", r->key);
+        lease_done(lr, LS_NONE);
+    } else if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
         nc_buf_reset(&r->out);
         if (nc_buf_append(&r->out, reply->element[1]->str, reply->element[1]->len) == 0) {
             r->have_value = 1;
@@ -253,11 +258,13 @@ static int lease_send(struct lease_req *lr)
     int lkl = lease_key(r->key, (size_t)r->keylen, lk);
     if (lkl < 0 || nc_rand_token(lr->token, sizeof lr->token) != 0)
         return -1;
+    char end[24];
     int tl = snprintf(ttl, sizeof ttl, "%d", r->w->cfg->lease_ttl_ms);
-    const char *argv[7] = {"EVAL", lease_get_script, "2", r->key, lk, lr->token, ttl};
-    size_t lens[7] = {4,           sizeof lease_get_script - 1, 1,         (size_t)r->keylen,
-                      (size_t)lkl, strlen(lr->token),           (size_t)tl};
-    if (nc_store_command(r->w->store, on_lease_get, lr, 7, argv, lens) != 0)
+    int el = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
+    const char *argv[8] = {"EVAL", lease_get_script, "2", r->key, lk, lr->token, ttl, end};
+    size_t lens[8] = {4,           sizeof lease_get_script - 1, 1,          (size_t)r->keylen,
+                      (size_t)lkl, strlen(lr->token),           (size_t)tl, (size_t)el};
+    if (nc_store_command(r->w->store, on_lease_get, lr, 8, argv, lens) != 0)
         return -1;
     r->outstanding++;
     lr->inflight = 1;
