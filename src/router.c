@@ -186,6 +186,15 @@ static enum MHD_Result router_not_found(struct nc_req *r)
 static enum MHD_Result router_head(struct nc_req *r, const char *method)
 {
     nc_req_begin(r, method);
+    if (r->w->stopping) {
+        /* A request on a connection kept alive across the stop signal:
+         * refused like a new connection would be, and the connection
+         * closed, so the client goes elsewhere. */
+        nc_req_header(r, "Connection", "close");
+        nc_req_header(r, "Retry-After", "1");
+        return nc_req_problem(r, 503, "shutting_down", "Service Unavailable",
+                              "The service is shutting down; retry (on another instance).");
+    }
     if (!router_framing_ok(r)) {
         nc_req_header(r, "Connection", "close");
         return nc_req_problem(r, 400, "bad_framing", "Bad Request",

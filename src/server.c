@@ -3,7 +3,22 @@
  * One pass of a loop: handle ready Redis sockets (replies resume suspended
  * connections), expire Redis deadlines, MHD_run() (parses requests, runs
  * handlers, sends responses), then one Redis flush, so that every command
- * issued during the pass leaves in a single write. */
+ * issued during the pass leaves in a single write.
+ *
+ * Stopping runs in phases on every worker at once, a barrier between
+ * them, because a request may wait on a flight another worker owns (its
+ * answer then comes through the request's own worker's mailbox):
+ *   1. stop accepting; a new request on a kept-alive connection gets 503
+ *      shutting_down; requests in flight run on until every worker is idle
+ *      or SHUTDOWN_GRACE_MS is over. Barrier.
+ *   2. each worker ends the flights it owns (stale copy or 503
+ *      shutting_down), posting to other workers' mailboxes. Barrier: from
+ *      here nothing posts to any mailbox.
+ *   3. each worker delivers its mailbox, closes Redis (pending commands
+ *      fail, their requests answer), and runs its daemon until every
+ *      answer is sent or STOP_FLUSH_MS passes. Nothing is left suspended,
+ *      so MHD_stop_daemon() may run: it closes the remaining (idle)
+ *      connections. */
 #include "normcache/server.h"
 
 #include <arpa/inet.h>
@@ -30,12 +45,17 @@
 #include "normcache/store.h"
 #include "normcache/worker.h"
 
+/* After the grace period: how long answers already queued may take to
+ * leave before the connections are closed. */
+#define STOP_FLUSH_MS 1000
+
 struct nc_loop {
     struct nc_worker w; /* what the loop's requests see */
     struct nc_server *srv;
     struct MHD_Daemon *daemon;
     pthread_t thread;
     int started;
+    atomic_int busy; /* 0 once stopping and no request is active (phase 1) */
     int epfd;
     int wakefd;
     int mhd_fd;
@@ -48,7 +68,34 @@ struct nc_server {
     struct nc_loop *loops;
     int port;
     atomic_int stopping;
+    /* The stop barrier: bar_total threads (those started) meet at each. */
+    pthread_mutex_t bar_lock;
+    pthread_cond_t bar_cond;
+    int bar_total, bar_count, bar_gen;
 };
+
+static void stop_barrier(struct nc_server *srv)
+{
+    pthread_mutex_lock(&srv->bar_lock);
+    int gen = srv->bar_gen;
+    if (++srv->bar_count >= srv->bar_total) {
+        srv->bar_count = 0;
+        srv->bar_gen++;
+        pthread_cond_broadcast(&srv->bar_cond);
+    } else {
+        while (gen == srv->bar_gen)
+            pthread_cond_wait(&srv->bar_cond, &srv->bar_lock);
+    }
+    pthread_mutex_unlock(&srv->bar_lock);
+}
+
+static int all_idle(struct nc_server *srv)
+{
+    for (int i = 0; i < srv->bar_total; i++)
+        if (atomic_load(&srv->loops[i].busy))
+            return 0;
+    return 1;
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -244,36 +291,84 @@ static void loop_pass(struct nc_loop *l, int timeout)
     }
 }
 
+/* Phase 3's passes: the Redis connection is gone; MHD, the mailbox and
+ * what is left of the upstream client only. */
+static void loop_flush_pass(struct nc_loop *l, int timeout)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(l->epfd, evs, 64, timeout);
+    for (int i = 0; i < n; i++) {
+        void *p = evs[i].data.ptr;
+        if (p == &l->wakefd) {
+            uint64_t v;
+            ssize_t r = read(l->wakefd, &v, sizeof v);
+            (void)r;
+        } else if (p != &l->mhd_fd && !nc_cache_on_event(&l->w, p))
+            nc_recs_on_event(&l->w, p, evs[i].events);
+    }
+    MHD_run(l->daemon);
+}
+
+static void loop_stop(struct nc_loop *l)
+{
+    struct nc_server *srv = l->srv;
+    /* 1: no new connections, no new requests; those in flight (waiting on
+     * Redis, the upstream, another instance) get the grace period, which
+     * ends early once every worker is idle. */
+    l->w.stopping = 1;
+    MHD_socket ls = MHD_quiesce_daemon(l->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
+    for (;;) {
+        atomic_store(&l->busy, l->w.active > 0);
+        int64_t now = nc_now_ms();
+        if (now >= deadline || all_idle(srv))
+            break;
+        int t = loop_timeout(l, now);
+        if (t > deadline - now)
+            t = (int)(deadline - now);
+        loop_pass(l, t > 20 ? 20 : t);
+    }
+    if (l->w.active > 0)
+        nc_logf(NC_LOG_WARN, "worker %d: %d requests still in flight after the grace period",
+                l->w.id, l->w.active);
+    stop_barrier(srv);
+
+    /* 2: every worker ends its flights; waiters elsewhere get mail. Lease
+     * waiters are this worker's own: answered 503 shutting_down. */
+    nc_recs_worker_shutdown(&l->w);
+    nc_cache_worker_shutdown(&l->w);
+    nc_store_flush(l->w.store); /* lock releases */
+    stop_barrier(srv);
+
+    /* 3: nobody posts any more. Deliver, fail what waits on Redis, send. */
+    nc_recs_worker_drain(&l->w);
+    nc_store_free(l->w.store);
+    l->w.store = NULL;
+    int64_t flush_end = nc_now_ms() + STOP_FLUSH_MS;
+    MHD_run(l->daemon);
+    while (l->w.active > 0 && nc_now_ms() < flush_end)
+        loop_flush_pass(l, 10);
+    if (l->w.suspended > 0) {
+        /* A bug: MHD_stop_daemon() would abort the process. Leave the
+         * daemon to the exit rather than crash. */
+        nc_logf(NC_LOG_ERROR, "worker %d: %d requests still suspended at stop", l->w.id,
+                l->w.suspended);
+        l->daemon = NULL;
+        return;
+    }
+    MHD_stop_daemon(l->daemon);
+    l->daemon = NULL;
+}
+
 static void *loop_main(void *arg)
 {
     struct nc_loop *l = arg;
     struct nc_server *srv = l->srv;
     while (!atomic_load(&srv->stopping))
         loop_pass(l, loop_timeout(l, nc_now_ms()));
-
-    /* Graceful stop: no new connections; requests already being handled
-     * (including ones waiting on Redis or the upstream) finish. */
-    MHD_socket ls = MHD_quiesce_daemon(l->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
-    int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
-    while (l->w.active > 0 && nc_now_ms() < deadline) {
-        int t = loop_timeout(l, nc_now_ms());
-        loop_pass(l, t > 50 ? 50 : t);
-    }
-    if (l->w.active > 0)
-        nc_logf(NC_LOG_WARN, "worker %d: %d requests still in flight after the grace period",
-                l->w.id, l->w.active);
-    /* Fail whatever still waits so that suspended connections resume and
-     * can be closed cleanly. */
-    nc_recs_worker_shutdown(&l->w);
-    nc_cache_worker_shutdown(&l->w);
-    nc_store_free(l->w.store);
-    l->w.store = NULL;
-    for (int i = 0; i < 5; i++)
-        MHD_run(l->daemon);
-    MHD_stop_daemon(l->daemon);
-    l->daemon = NULL;
+    loop_stop(l);
     return NULL;
 }
 
@@ -300,6 +395,8 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
+    pthread_cond_destroy(&srv->bar_cond);
+    pthread_mutex_destroy(&srv->bar_lock);
     free(srv);
 }
 
@@ -311,6 +408,8 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         return -1;
     }
     srv->cfg = cfg;
+    pthread_mutex_init(&srv->bar_lock, NULL);
+    pthread_cond_init(&srv->bar_cond, NULL);
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
@@ -320,8 +419,10 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
-    for (int i = 0; i < cfg->threads; i++)
+    for (int i = 0; i < cfg->threads; i++) {
         srv->loops[i].epfd = srv->loops[i].wakefd = -1;
+        atomic_init(&srv->loops[i].busy, 1); /* until its worker says otherwise */
+    }
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
         free(srv);
@@ -339,6 +440,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     for (int i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
             snprintf(err, errlen, "pthread_create failed");
+            srv->bar_total = i;
             atomic_store(&srv->stopping, 1);
             for (int j = 0; j < i; j++)
                 pthread_join(srv->loops[j].thread, NULL);
@@ -355,6 +457,7 @@ void nc_server_stop(struct nc_server *srv)
 {
     if (!srv)
         return;
+    srv->bar_total = srv->nloops; /* all started (else start failed) */
     atomic_store(&srv->stopping, 1);
     for (int i = 0; i < srv->nloops; i++) {
         uint64_t one = 1;

@@ -23,6 +23,7 @@ struct nc_worker {
     int suspended;  /* of which waiting on I/O */
     int conns;      /* open HTTP connections */
     int conns_peak; /* most open since memory was last given back */
+    int stopping;   /* the server is stopping: new requests get 503 shutting_down */
 };
 
 #endif

@@ -202,6 +202,10 @@ static void on_lease_get(void *priv, redisReply *reply)
     struct nc_req *r = lr->r;
     lr->inflight = 0;
     r->outstanding--;
+    if (lr->state == LS_SHUTDOWN) { /* the stop answered for it */
+        lease_done(lr, LS_SHUTDOWN);
+        return;
+    }
     if (!reply) {
         r->redis_failed = 1;
         lease_done(lr, LS_NONE);

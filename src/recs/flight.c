@@ -30,7 +30,7 @@ struct nc_recs_result *nc_recs_result_new(int status, const char *body, size_t l
         return NULL;
     atomic_init(&res->ref, 1);
     res->status = status;
-    res->stored = res->bypass = 0;
+    res->stored = res->bypass = res->shutdown = 0;
     res->max_age_s = 0;
     res->len = len;
     if (body && len)
@@ -255,6 +255,8 @@ int nc_recs_flight_join(struct nc_recs_worker *rw, struct nc_req *r, const char 
 {
     const struct nc_config *cfg = rw->w->cfg;
     struct nc_recs_msg *wt = NULL;
+    if (rw->shutting_down)
+        return -3; /* flights are being failed: nothing may join or start one */
     if (r) {
         wt = calloc(1, sizeof *wt);
         if (!wt)

@@ -36,9 +36,10 @@
  * out; reference-counted, freed by the last holder. */
 struct nc_recs_result {
     atomic_int ref;
-    int status; /* 200, 404 (negative), 502, 503, 504 */
-    int stored; /* the entry was written */
-    int bypass; /* Redis was not used */
+    int status;   /* 200, 404 (negative), 502, 503, 504 */
+    int stored;   /* the entry was written */
+    int bypass;   /* Redis was not used */
+    int shutdown; /* status 503: the service is stopping (not the upstream's fault) */
     long long max_age_s;
     size_t len;
     char body[];
@@ -76,7 +77,7 @@ struct nc_recs_worker {
     pthread_mutex_t mlock; /* guards mhead/mtail */
     struct nc_recs_msg *mhead, *mtail;
     struct nc_recs_flight *owned; /* this worker's flights (its thread only) */
-    int shutting_down;
+    int shutting_down;            /* no new flight starts (its thread only) */
 };
 
 /* ------------------------------------------------------------ flights */
@@ -133,8 +134,9 @@ void nc_recs_table_remove(struct nc_recs_flight *f);
 
 /* Joins the flight for key or starts one (owned by rw). r, if given, waits
  * for the result: it is delivered through nc_recs_req_deliver(), possibly
- * before this returns. 0, -1 when the UPSTREAM_MAX_INFLIGHT cap is reached
- * or -2 when memory ran out (then nothing started and r is not a waiter). */
+ * before this returns. 0, -1 when the UPSTREAM_MAX_INFLIGHT cap is reached,
+ * -2 when memory ran out or -3 when rw is shutting down (then nothing
+ * started and r is not a waiter). */
 int nc_recs_flight_join(struct nc_recs_worker *rw, struct nc_req *r, const char *key,
                         const char *query, size_t qlen, int limit, int background,
                         const struct nc_recs_entry *stale, long long min_stored_ms);
@@ -153,6 +155,10 @@ void nc_recs_mailbox_drain(struct nc_recs_worker *rw);
 
 /* First step of a flight: SET NX the lock and re-read the key. */
 void nc_recs_lock_try(struct nc_recs_flight *f);
+/* Shutdown: releases the lock if held and finishes the flight with its
+ * stale copy, else a 503 shutdown result (owner's thread; the upstream
+ * transfer must be aborted first). */
+void nc_recs_flight_abandon(struct nc_recs_flight *f);
 /* Extends the lock while the upstream call runs. */
 void nc_recs_lock_renew(struct nc_recs_flight *f, int64_t now_ms);
 /* The upstream call ended: status is 200 or 404 (f->resp holds the body),
