@@ -3,6 +3,7 @@
 # and benchmark. Idempotent and quiet when everything is there.
 #   scripts/deps.sh          install what is missing
 #   scripts/deps.sh --check  exit 1 (printing the names) if anything is missing
+#   scripts/deps.sh --fuzz   also clang and its libFuzzer runtime (`make fuzz`)
 set -euo pipefail
 
 PKGS=(build-essential pkg-config curl ca-certificates
@@ -10,12 +11,21 @@ PKGS=(build-essential pkg-config curl ca-certificates
       libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server redis-tools wrk prometheus python3 procps)
 
+check=""
+for a in "$@"; do
+    case $a in
+    --check) check=1 ;;
+    --fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
+    *) echo "usage: scripts/deps.sh [--check] [--fuzz]" >&2; exit 2 ;;
+    esac
+done
+
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check" ]; then
     [ ${#missing[@]} -eq 0 ] && exit 0
     echo "missing: ${missing[*]}"
     exit 1
