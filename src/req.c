@@ -214,18 +214,31 @@ void nc_req_resume(struct nc_req *r)
 
 /* ------------------------------------------------------------- answers */
 
-static void req_access_log(struct nc_req *r)
+/* Longest value of a string field in an access line: every one is
+ * escaped as JSON and cut here, whatever a handler put in it. */
+#define REQ_LOG_FIELD_MAX 128
+
+static int req_log_field(struct nc_buf *f, const char *name, const char *v)
+{
+    if (!v || !*v)
+        return 0;
+    return nc_buf_printf(f, ",\"%s\":", name) ||
+           nc_jsonstr_append(f, v, strnlen(v, REQ_LOG_FIELD_MAX), 0);
+}
+
+static void req_access_log(struct nc_req *r, int64_t t0_us)
 {
     struct nc_buf f;
     nc_buf_init(&f);
-    int64_t dur = nc_now_us() - r->t_start_us;
+    int64_t dur = nc_now_us() - t0_us;
+    /* The method is logged as its label (GET, ..., OTHER), never as the
+     * client's bytes. */
     if (nc_buf_printf(&f, "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"dur_us\":%lld",
-                      r->method ? r->method : "", nc_route_name(r->route), r->status,
+                      nc_method_label(r->method), nc_route_name(r->route), r->status,
                       (long long)dur) == 0 &&
-        (!r->ns[0] || nc_buf_printf(&f, ",\"ns\":\"%s\"", r->ns) == 0) &&
-        (!r->cache || nc_buf_printf(&f, ",\"cache\":\"%s\"", r->cache) == 0) &&
-        (!r->keylen || nc_buf_printf(&f, ",\"key\":\"%s\"", r->key) == 0) &&
-        (!r->problem_code || nc_buf_printf(&f, ",\"code\":\"%s\"", r->problem_code) == 0))
+        req_log_field(&f, "ns", r->ns) == 0 && req_log_field(&f, "cache", r->cache) == 0 &&
+        req_log_field(&f, "key", r->keylen ? r->key : NULL) == 0 &&
+        req_log_field(&f, "code", r->problem_code) == 0)
         nc_log_write(NC_LOG_INFO, "request", f.data);
     nc_buf_free(&f);
 }
@@ -250,7 +263,7 @@ enum MHD_Result nc_req_reply(struct nc_req *r, int status, const char *ctype)
     r->state = NC_REQ_DONE;
     nc_counters_request(r->w->counters, r->route, r->method, status, nc_now_us() - r->t_start_us);
     if (r->w->cfg->log_requests && nc_log_enabled(NC_LOG_INFO))
-        req_access_log(r);
+        req_access_log(r, r->t_start_us);
     return ret;
 }
 

@@ -48,15 +48,12 @@ struct nc_server {
     atomic_int stopping;
 };
 
+/* libmicrohttpd's messages may quote the request path: log.c redacts
+ * such arguments, escapes and cuts the line. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    nc_log_write(NC_LOG_WARN, msg, "\"source\":\"libmicrohttpd\"");
+    nc_log_foreign(NC_LOG_WARN, "libmicrohttpd", fmt, ap);
 }
 
 static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_storage *ss,
