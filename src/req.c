@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "normcache/clock.h"
 #include "normcache/counters.h"
@@ -274,16 +275,70 @@ enum MHD_Result nc_req_reply_built(struct nc_req *r, int built, int status, cons
     return nc_req_reply(r, status, ctype);
 }
 
+/* An RFC 9457 problem document into out (replacing it). 0, or -1 when
+ * memory runs out. */
+static int req_problem_body(struct nc_buf *out, int status, const char *code, const char *title,
+                            const char *detail)
+{
+    nc_buf_reset(out);
+    return nc_buf_printf(out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
+           nc_jsonstr_append(out, title, strlen(title), 0) ||
+           nc_buf_printf(out, ",\"status\":%d,\"detail\":", status) ||
+           nc_jsonstr_append(out, detail, strlen(detail), 0) ||
+           nc_buf_printf(out, ",\"code\":\"%s\"}", code);
+}
+
 enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, const char *title,
                                const char *detail)
 {
-    nc_buf_reset(&r->out);
     r->problem_code = code;
-    if (nc_buf_printf(&r->out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
-        nc_jsonstr_append(&r->out, title, strlen(title), 0) ||
-        nc_buf_printf(&r->out, ",\"status\":%d,\"detail\":", status) ||
-        nc_jsonstr_append(&r->out, detail, strlen(detail), 0) ||
-        nc_buf_printf(&r->out, ",\"code\":\"%s\"}", code))
+    if (req_problem_body(&r->out, status, code, title, detail))
         return MHD_NO; /* out of memory: drop the connection, never half an answer */
     return nc_req_reply(r, status, "application/problem+json");
+}
+
+void nc_req_drop(struct nc_req *r, const char *raw, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->dropped = 1;
+    if (!ci)
+        return;
+    if (raw && len) {
+        ssize_t w = send(ci->connect_fd, raw, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* a full socket buffer: the client only sees the close */
+    }
+    shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+void nc_req_head_timeout(struct nc_req *r)
+{
+    static const char code[] = "request_timeout";
+    struct nc_buf body, msg;
+    nc_buf_init(&body);
+    nc_buf_init(&msg);
+    if (req_problem_body(&body, 408, code, "Request Timeout",
+                         "The request head was not complete within "
+                         "HTTP_HEADER_TIMEOUT_SECONDS.") == 0 &&
+        nc_buf_printf(&msg,
+                      "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      body.len) == 0 &&
+        nc_buf_append(&msg, body.data, body.len) == 0)
+        nc_req_drop(r, msg.data, msg.len);
+    else
+        nc_req_drop(r, NULL, 0);
+    nc_buf_free(&body);
+    nc_buf_free(&msg);
+    /* The request never reached a handler: no method, no route. */
+    r->method = NULL;
+    r->route = NC_ROUTE_OTHER;
+    r->ns[0] = '\0';
+    r->keylen = 0;
+    r->cache = NULL;
+    r->status = 408;
+    r->problem_code = code;
+    nc_counters_request(r->w->counters, r->route, NULL, 408, nc_now_us() - r->head_start_us);
+    if (r->w->cfg->log_requests && nc_log_enabled(NC_LOG_INFO))
+        req_access_log(r, r->head_start_us);
 }

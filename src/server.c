@@ -16,12 +16,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "normcache/clock.h"
 #include "normcache/breaker.h"
 #include "normcache/counters.h"
+#include "normcache/iplimit.h"
 #include "normcache/log.h"
 #include "normcache/recs.h"
 #include "normcache/router.h"
@@ -41,7 +43,8 @@ struct nc_loop {
 
 struct nc_server {
     const struct nc_config *cfg;
-    struct nc_breaker breaker; /* one Redis, one breaker for every worker */
+    struct nc_breaker breaker;  /* one Redis, one breaker for every worker */
+    struct nc_iplimit *iplimit; /* HTTP_MAX_CONNECTIONS_PER_IP across workers; NULL: none */
     int nloops;
     struct nc_loop *loops;
     int port;
@@ -131,6 +134,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->srv = srv;
     l->w.id = id;
     l->w.cfg = cfg;
+    l->w.iplimit = srv->iplimit;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -155,15 +159,15 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     struct sockaddr_storage ss;
     socklen_t len;
     int fam = fill_addr(cfg, srv->port, &ss, &len);
-    /* Connection memory holds the request line and headers: leave room for
-     * a MAX_QUERY_BYTES query percent-encoded (x3). */
-    size_t mem = 8 * 1024 + 3 * cfg->max_query_bytes;
+    /* Connection memory holds the request line and headers: room beyond
+     * the router's own limits on both (router.h). */
+    size_t mem = nc_router_conn_memory(cfg);
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
                          (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
     l->daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, nc_router_access, &l->w, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+        flags, (uint16_t)srv->port, nc_router_accept, &l->w, nc_router_access, &l->w,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned int)1, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
         MHD_OPTION_NOTIFY_COMPLETED, nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
@@ -222,6 +226,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     nc_store_tick(l->w.store, now);
     nc_recs_tick(&l->w, now);
     MHD_run(l->daemon);
+    nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
@@ -284,7 +289,54 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
+    nc_iplimit_free(srv->iplimit);
     free(srv);
+}
+
+/* File descriptors the configuration can hold open at once: every
+ * connection of every worker, plus per worker its epoll, eventfd,
+ * listener, libmicrohttpd's epoll and wake-up fds and Redis, plus the
+ * upstream calls and some slack for logs, subscriber and libraries. */
+static rlim_t server_fds_needed(const struct nc_config *cfg)
+{
+    return (rlim_t)cfg->threads * ((rlim_t)cfg->conn_limit + 8) +
+           (rlim_t)cfg->upstream_max_inflight + 64;
+}
+
+/* Raises the soft RLIMIT_NOFILE towards the hard limit when it cannot
+ * hold the configured connections (as Redis does for maxclients), and
+ * says so when even the hard limit cannot: otherwise accepts would start
+ * failing well below HTTP_MAX_CONNECTIONS x THREADS with nothing said. */
+static void server_raise_nofile(const struct nc_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = server_fds_needed(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > old) {
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur > old)
+        nc_logf(NC_LOG_INFO, "raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
+                (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < need) {
+        char f[160];
+        snprintf(f, sizeof f, "\"fd_limit\":%llu,\"fd_hard_limit\":%llu,\"fd_needed\":%llu",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need);
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "open files limit %llu (hard %llu) is below the %llu that THREADS=%d x "
+                 "HTTP_MAX_CONNECTIONS=%d need: connections beyond it will be refused; raise "
+                 "the limit (ulimit -n, LimitNOFILE=) or lower the settings",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need, cfg->threads, cfg->conn_limit);
+        nc_log_write(NC_LOG_WARN, msg, f);
+    }
 }
 
 int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen)
@@ -295,12 +347,19 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         return -1;
     }
     srv->cfg = cfg;
+    server_raise_nofile(cfg);
+    if (cfg->conn_limit_per_ip > 0 && !(srv->iplimit = nc_iplimit_new(cfg->conn_limit_per_ip))) {
+        snprintf(err, errlen, "out of memory");
+        free(srv);
+        return -1;
+    }
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {
         snprintf(err, errlen, "cannot pick a port");
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }
@@ -308,6 +367,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         srv->loops[i].epfd = srv->loops[i].wakefd = -1;
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }
