@@ -51,12 +51,16 @@ struct nc_server {
     atomic_int stopping;
 };
 
-/* libmicrohttpd's messages may quote the request path: log.c redacts
- * such arguments, escapes and cuts the line. */
+/* libmicrohttpd's messages (MHD_USE_ERROR_LOG): log.c redacts arguments
+ * that may be client bytes, escapes and cuts the line. Most are about one
+ * client's connection (closed mid-request, reset) and would flood the log
+ * under attack: debug. Running out of file descriptors (accept failing,
+ * accept suspended at a resource limit) concerns the whole service: warn. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    nc_log_foreign(NC_LOG_WARN, "libmicrohttpd", fmt, ap);
+    int severe = strstr(fmt, "resource limit") || strstr(fmt, "Error accepting connection");
+    nc_log_foreign(severe ? NC_LOG_WARN : NC_LOG_DEBUG, "libmicrohttpd", fmt, ap);
 }
 
 static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_storage *ss,
@@ -163,16 +167,17 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
      * the router's own limits on both (router.h). */
     size_t mem = nc_router_conn_memory(cfg);
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                         (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
+                         MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
     l->daemon = MHD_start_daemon(
         flags, (uint16_t)srv->port, nc_router_accept, &l->w, nc_router_access, &l->w,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned int)1, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
-        nc_router_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
+        /* The logger first, or libmicrohttpd complains on stderr. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
+        nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION, nc_router_connection, &l->w,
+        MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w, MHD_OPTION_END);
     if (!l->daemon) {
         snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
         return -1;

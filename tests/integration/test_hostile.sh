@@ -384,6 +384,21 @@ if warn:
            and d["fd_needed"] == need else "FAIL") + " ... with the numbers: %s" % json.dumps(d)[:300])
     print(("OK" if "256" in d["msg"] and str(need) in d["msg"] else "FAIL") + " ... also in its text")
 EOF
+    # Running out at run time is logged too (libmicrohttpd's accept errors).
+    "$NC_PY" - "$LPORT" <<'EOF'
+import socket, sys
+held, fails = [], 0
+while len(held) < 400 and fails < 3:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(100)
+        held.append(s)
+    except OSError:
+        fails += 1
+EOF
+    check "running out of descriptors at run time is a warning" \
+        grep -qE '"level":"warn","msg":"(Error accepting connection: Too many open files|Hit process or system resource limit)' "$LLOG"
     stop_limited
 else
     [ -n "$NC_VALGRIND" ] || notok "the service starts with 256 open files"
