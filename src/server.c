@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 #include "normcache/breaker.h"
 #include "normcache/cache.h"
 #include "normcache/counters.h"
+#include "normcache/iplimit.h"
 #include "normcache/log.h"
 #include "normcache/pubsub.h"
 #include "normcache/recs.h"
@@ -63,7 +65,8 @@ struct nc_loop {
 
 struct nc_server {
     const struct nc_config *cfg;
-    struct nc_breaker breaker; /* one Redis, one breaker for every worker */
+    struct nc_breaker breaker;  /* one Redis, one breaker for every worker */
+    struct nc_iplimit *iplimit; /* HTTP_MAX_CONNECTIONS_PER_IP across workers; NULL: none */
     int nloops;
     struct nc_loop *loops;
     int port;
@@ -97,15 +100,16 @@ static int all_idle(struct nc_server *srv)
     return 1;
 }
 
+/* libmicrohttpd's messages (MHD_USE_ERROR_LOG): log.c redacts arguments
+ * that may be client bytes, escapes and cuts the line. Most are about one
+ * client's connection (closed mid-request, reset) and would flood the log
+ * under attack: debug. Running out of file descriptors (accept failing,
+ * accept suspended at a resource limit) concerns the whole service: warn. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    nc_log_write(NC_LOG_WARN, msg, "\"source\":\"libmicrohttpd\"");
+    int severe = strstr(fmt, "resource limit") || strstr(fmt, "Error accepting connection");
+    nc_log_foreign(severe ? NC_LOG_WARN : NC_LOG_DEBUG, "libmicrohttpd", fmt, ap);
 }
 
 static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_storage *ss,
@@ -183,6 +187,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->srv = srv;
     l->w.id = id;
     l->w.cfg = cfg;
+    l->w.iplimit = srv->iplimit;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -211,20 +216,21 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     struct sockaddr_storage ss;
     socklen_t len;
     int fam = fill_addr(cfg, srv->port, &ss, &len);
-    /* Connection memory holds the request line and headers: leave room for
-     * a MAX_QUERY_BYTES query percent-encoded (x3). */
-    size_t mem = 8 * 1024 + 3 * cfg->max_query_bytes;
+    /* Connection memory holds the request line and headers: room beyond
+     * the router's own limits on both (router.h). */
+    size_t mem = nc_router_conn_memory(cfg);
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                         (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
+                         MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
     l->daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, nc_router_access, &l->w, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
-        nc_router_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
+        flags, (uint16_t)srv->port, nc_router_accept, &l->w, nc_router_access, &l->w,
+        /* The logger first, or libmicrohttpd complains on stderr. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
+        nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION, nc_router_connection, &l->w,
+        MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w, MHD_OPTION_END);
     if (!l->daemon) {
         snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
         return -1;
@@ -282,6 +288,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     nc_recs_tick(&l->w, now);
     nc_cache_tick(&l->w, now);
     MHD_run(l->daemon);
+    nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
@@ -397,7 +404,54 @@ static void server_free(struct nc_server *srv)
     free(srv->loops);
     pthread_cond_destroy(&srv->bar_cond);
     pthread_mutex_destroy(&srv->bar_lock);
+    nc_iplimit_free(srv->iplimit);
     free(srv);
+}
+
+/* File descriptors the configuration can hold open at once: every
+ * connection of every worker, plus per worker its epoll, eventfd,
+ * listener, libmicrohttpd's epoll and wake-up fds and Redis, plus the
+ * upstream calls and some slack for logs, subscriber and libraries. */
+static rlim_t server_fds_needed(const struct nc_config *cfg)
+{
+    return (rlim_t)cfg->threads * ((rlim_t)cfg->conn_limit + 8) +
+           (rlim_t)cfg->upstream_max_inflight + 64;
+}
+
+/* Raises the soft RLIMIT_NOFILE towards the hard limit when it cannot
+ * hold the configured connections (as Redis does for maxclients), and
+ * says so when even the hard limit cannot: otherwise accepts would start
+ * failing well below HTTP_MAX_CONNECTIONS x THREADS with nothing said. */
+static void server_raise_nofile(const struct nc_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = server_fds_needed(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > old) {
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur > old)
+        nc_logf(NC_LOG_INFO, "raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
+                (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < need) {
+        char f[160];
+        snprintf(f, sizeof f, "\"fd_limit\":%llu,\"fd_hard_limit\":%llu,\"fd_needed\":%llu",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need);
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "open files limit %llu (hard %llu) is below the %llu that THREADS=%d x "
+                 "HTTP_MAX_CONNECTIONS=%d need: connections beyond it will be refused; raise "
+                 "the limit (ulimit -n, LimitNOFILE=) or lower the settings",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need, cfg->threads, cfg->conn_limit);
+        nc_log_write(NC_LOG_WARN, msg, f);
+    }
 }
 
 int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen)
@@ -410,12 +464,19 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     srv->cfg = cfg;
     pthread_mutex_init(&srv->bar_lock, NULL);
     pthread_cond_init(&srv->bar_cond, NULL);
+    server_raise_nofile(cfg);
+    if (cfg->conn_limit_per_ip > 0 && !(srv->iplimit = nc_iplimit_new(cfg->conn_limit_per_ip))) {
+        snprintf(err, errlen, "out of memory");
+        free(srv);
+        return -1;
+    }
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {
         snprintf(err, errlen, "cannot pick a port");
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }
@@ -425,6 +486,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     }
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }

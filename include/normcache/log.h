@@ -6,6 +6,9 @@
 #ifndef NC_LOG_H
 #define NC_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 #include "normcache/config.h"
 
 void nc_log_set_level(enum nc_log_level level);
@@ -23,6 +26,16 @@ void nc_logf(enum nc_log_level level, const char *fmt, ...) __attribute__((forma
         if (nc_log_enabled(NC_LOG_DEBUG))                                                          \
             nc_logf(NC_LOG_DEBUG, __VA_ARGS__);                                                    \
     } while (0)
+
+/* A line from another library (libmicrohttpd's logger): its printf-style
+ * message is formatted here with every %s argument that might carry client
+ * bytes (a request target, a header) replaced by "(redacted)"; short
+ * phrases and system error texts stay. Then escaped and cut like any msg;
+ * source names the library ("source" field). */
+void nc_log_foreign(enum nc_log_level level, const char *source, const char *fmt, va_list ap);
+/* The formatting step of nc_log_foreign, for tests: writes at most len
+ * bytes (NUL included) to out and returns the length written. */
+int nc_log_format_foreign(char *out, size_t len, const char *fmt, va_list ap);
 
 /* RFC 3339 UTC timestamp with milliseconds into buf (>= 32 bytes). */
 void nc_log_timestamp(char *buf, size_t len);
