@@ -70,6 +70,19 @@ def seeds(token, ns):
         b"DELETE " + c + b"?q=how+do+i+open+an+account HTTP/1.1\r\n" + host + auth + b"\r\n",
         b"DELETE " + c + b"?params=" + params + b" HTTP/1.1\r\n" + host + auth + b"\r\n",
         b"DELETE " + c + b" HTTP/1.1\r\n" + host + auth + b"\r\n",
+        get(c + b"?q=lease+me", b"Cache-Lease: acquire\r\n"),
+        body_req(b"PUT", c, put_q, extra=b"Cache-Lease: AAAAAAAAAAAAAAAAAAAAAA\r\n"),
+        b"DELETE " + c + b"?q=lease+me HTTP/1.1\r\n" + host + auth
+        + b"Cache-Lease: AAAAAAAAAAAAAAAAAAAAAA\r\n\r\n",
+        get(c + b"?q=x&ctx=" + urllib.parse.quote('{"model":"m","v":2}').encode()),
+        body_req(b"PUT", c, json.dumps({"q": "tagged", "value": 1, "tags": ["a:1", "b.2"],
+                                        "ctx": {"locale": "de"}}).encode()),
+        b"DELETE " + c + b"?tag=a:1 HTTP/1.1\r\n" + host + auth + b"\r\n",
+        body_req(b"POST", c + b"/_mget", json.dumps(
+            {"items": [{"q": "How do I open an account?"}, {"params": {"a": 1}, "ctx": {"b": 2}}]}
+        ).encode()),
+        body_req(b"POST", c + b"/_mset", json.dumps(
+            {"items": [{"q": "batch", "value": [1], "ttl": 60, "tags": ["t"]}]}).encode()),
         get(b"/products/recommendations?query=Red+Shoes&limit=3"),
         get(b"/products/recommendations?query=red%20shoes&limit=50",
             b"Cache-Control: no-cache\r\n"),
