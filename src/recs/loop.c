@@ -33,7 +33,7 @@ int nc_recs_worker_init(struct nc_worker *w, int epfd)
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, rw->mailfd, &e) != 0)
         return -1;
     if (w->cfg->redis_enabled)
-        nc_recs_sub_start(w->cfg);
+        nc_recs_sub_watch(w->cfg);
     return 0;
 }
 
@@ -67,7 +67,6 @@ void nc_recs_worker_free(struct nc_worker *w)
     struct nc_recs_worker *rw = w->recs;
     if (!rw)
         return;
-    nc_recs_sub_stop();
     while (rw->owned) {
         struct nc_recs_flight *f = rw->owned;
         f->outstanding = 0;

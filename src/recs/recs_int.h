@@ -178,10 +178,9 @@ void nc_recs_upstream_tick(struct nc_recs_worker *rw, int64_t now_ms);
 
 /* ------------------------------------------------------ sub.c */
 
-/* Starts the process's subscriber thread once (later calls do nothing). */
-void nc_recs_sub_start(const struct nc_config *cfg);
-/* Stops and joins it if running. */
-void nc_recs_sub_stop(void);
+/* Registers the recommendations pattern with the process's subscriber
+ * (pubsub.h; the server starts it once every worker is set up). 0 or -1. */
+int nc_recs_sub_watch(const struct nc_config *cfg);
 
 /* ------------------------------------------------------ handler.c */
 
