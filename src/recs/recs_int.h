@@ -6,7 +6,6 @@
  *   rebuild.c  a flight's steps: Redis lock + re-read, waiting for another
  *              instance, storing the upstream's answer, renew, release
  *   upstream.c the upstream client: libcurl multi in the worker's epoll loop
- *   sub.c      the subscriber thread (PSUBSCRIBE on the namespace)
  *   handler.c  GET /products/recommendations
  *   loop.c     the worker hooks of recs.h
  *
@@ -176,7 +175,7 @@ void nc_recs_upstream_abort(struct nc_recs_flight *f);
 void nc_recs_upstream_on_event(struct nc_recs_worker *rw, void *ptr, uint32_t events);
 void nc_recs_upstream_tick(struct nc_recs_worker *rw, int64_t now_ms);
 
-/* ------------------------------------------------------ sub.c */
+/* ------------------------------------------------------ flight.c: wake-ups */
 
 /* Registers the recommendations pattern with the process's subscriber
  * (pubsub.h; the server starts it once every worker is set up). 0 or -1. */
