@@ -1,7 +1,10 @@
 /* log.c - JSON-lines logger on stderr (see log.h).
  *
- * Each line is built in a stack buffer and written with one write(2), so
- * lines from different worker threads never interleave. */
+ * Each line is written with one write(2), so lines from different worker
+ * threads never interleave. The access log is batched per thread
+ * (nc_log_write_batched): the lines of one loop pass go out together when
+ * the pass ends, which saves a system call and an allocation per request
+ * and delays no line by more than a pass. */
 #include "normcache/log.h"
 
 #include <stdarg.h>
@@ -30,34 +33,95 @@ int nc_log_enabled(enum nc_log_level level)
 
 void nc_log_timestamp(char *buf, size_t len)
 {
+    /* The date and time to the second change once a second: kept per
+     * thread, so a busy access log formats only the milliseconds. */
+    static _Thread_local time_t last_sec = -1;
+    static _Thread_local char last[24];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%S", &tm);
+        last_sec = ts.tv_sec;
+    }
+    snprintf(buf, len, "%s.%03ldZ", last, ts.tv_nsec / 1000000);
+}
+
+/* Appends one line to b; 0 or -1 (b is then left as it was). */
+static int log_line(struct nc_buf *b, enum nc_log_level level, const char *msg, const char *fields)
+{
+    char ts[40];
+    size_t start = b->len;
+    nc_log_timestamp(ts, sizeof ts);
+    if (nc_buf_printf(b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[level]) ||
+        nc_jsonstr_append(b, msg, strlen(msg), 0) ||
+        (fields && *fields && nc_buf_appendc(b, ',')) || (fields && nc_buf_appends(b, fields)) ||
+        nc_buf_append(b, "}\n", 2)) {
+        b->len = start;
+        return -1;
+    }
+    return 0;
 }
 
 void nc_log_write(enum nc_log_level level, const char *msg, const char *fields)
 {
     if (!nc_log_enabled(level))
         return;
-    char ts[40];
     struct nc_buf b;
-    nc_log_timestamp(ts, sizeof ts);
-    /* Build into a heap buffer; small, and logging is off the hot path
-     * unless access logging is on. */
     nc_buf_init(&b);
-    if (nc_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level_names[level]) ||
-        nc_jsonstr_append(&b, msg, strlen(msg), 0) ||
-        (fields && *fields && nc_buf_appendc(&b, ',')) || (fields && nc_buf_appends(&b, fields)) ||
-        nc_buf_append(&b, "}\n", 2)) {
-        nc_buf_free(&b);
-        return;
+    if (log_line(&b, level, msg, fields) == 0) {
+        ssize_t w = write(STDERR_FILENO, b.data, b.len);
+        (void)w;
     }
-    ssize_t w = write(STDERR_FILENO, b.data, b.len);
-    (void)w;
     nc_buf_free(&b);
+}
+
+/* The access log's batch: lines of this thread's loop pass, written by
+ * nc_log_flush in writes of whole lines of at most PIPE_BUF bytes (a pipe
+ * keeps such writes whole, so threads never interleave inside a line). */
+static _Thread_local struct nc_buf log_batch;
+
+#define LOG_BATCH_MAX 65536
+#define LOG_WRITE_MAX 4096 /* PIPE_BUF on Linux */
+
+void nc_log_write_batched(enum nc_log_level level, const char *msg, const char *fields)
+{
+    if (!nc_log_enabled(level))
+        return;
+    if (log_line(&log_batch, level, msg, fields) != 0)
+        nc_log_write(level, msg, fields); /* out of memory: unbatched */
+    else if (log_batch.len >= LOG_BATCH_MAX)
+        nc_log_flush();
+}
+
+void nc_log_flush(void)
+{
+    const char *p = log_batch.data;
+    size_t left = log_batch.len;
+    while (left > 0) {
+        size_t n = left;
+        if (n > LOG_WRITE_MAX) {
+            /* cut after the last whole line that fits (one line longer
+             * than that goes alone) */
+            const char *nl = memrchr(p, '\n', LOG_WRITE_MAX);
+            n = nl ? (size_t)(nl - p) + 1 : (size_t)((const char *)memchr(p, '\n', left) - p) + 1;
+        }
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            break; /* stderr gone: drop, never block the loop on it */
+        p += w;
+        left -= (size_t)w;
+    }
+    nc_buf_reset(&log_batch);
+    if (log_batch.cap > LOG_BATCH_MAX * 2)
+        nc_buf_free(&log_batch); /* after a burst, do not keep the peak */
+}
+
+void nc_log_thread_end(void)
+{
+    nc_log_flush();
+    nc_buf_free(&log_batch);
 }
 
 void nc_logf(enum nc_log_level level, const char *fmt, ...)

@@ -230,19 +230,19 @@ static int req_log_field(struct nc_buf *f, const char *name, const char *v)
 
 static void req_access_log(struct nc_req *r, int64_t t0_us)
 {
-    struct nc_buf f;
-    nc_buf_init(&f);
+    /* The worker's, reused by every request: no allocation per line. */
+    struct nc_buf *f = &r->w->logfields;
+    nc_buf_reset(f);
     int64_t dur = nc_now_us() - t0_us;
     /* The method is logged as its label (GET, ..., OTHER), never as the
      * client's bytes. */
-    if (nc_buf_printf(&f, "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"dur_us\":%lld",
+    if (nc_buf_printf(f, "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"dur_us\":%lld",
                       nc_method_label(r->method), nc_route_name(r->route), r->status,
                       (long long)dur) == 0 &&
-        req_log_field(&f, "ns", r->ns) == 0 && req_log_field(&f, "cache", r->cache) == 0 &&
-        req_log_field(&f, "key", r->keylen ? r->key : NULL) == 0 &&
-        req_log_field(&f, "code", r->problem_code) == 0)
-        nc_log_write(NC_LOG_INFO, "request", f.data);
-    nc_buf_free(&f);
+        req_log_field(f, "ns", r->ns) == 0 && req_log_field(f, "cache", r->cache) == 0 &&
+        req_log_field(f, "key", r->keylen ? r->key : NULL) == 0 &&
+        req_log_field(f, "code", r->problem_code) == 0)
+        nc_log_write_batched(NC_LOG_INFO, "request", f->data);
 }
 
 enum MHD_Result nc_req_reply(struct nc_req *r, int status, const char *ctype)

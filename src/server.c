@@ -290,6 +290,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     MHD_run(l->daemon);
     nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
+    nc_log_flush(); /* the access lines of this pass, in one write */
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
     if (l->w.conns_peak >= 256 && l->w.conns < l->w.conns_peak / 4) {
@@ -314,6 +315,7 @@ static void loop_flush_pass(struct nc_loop *l, int timeout)
             nc_recs_on_event(&l->w, p, evs[i].events);
     }
     MHD_run(l->daemon);
+    nc_log_flush();
 }
 
 static void loop_stop(struct nc_loop *l)
@@ -376,6 +378,7 @@ static void *loop_main(void *arg)
     while (!atomic_load(&srv->stopping))
         loop_pass(l, loop_timeout(l, nc_now_ms()));
     loop_stop(l);
+    nc_log_thread_end(); /* nothing buffered is lost at the stop */
     return NULL;
 }
 
@@ -393,6 +396,7 @@ static void server_free(struct nc_server *srv)
             MHD_stop_daemon(l->daemon);
         nc_recs_worker_free(&l->w);
         nc_cache_worker_free(&l->w);
+        nc_buf_free(&l->w.logfields);
         nc_store_free(l->w.store);
         /* counter blocks stay registered until exit: a scrape may be
          * running in another thread right now. */

@@ -18,6 +18,15 @@ int nc_log_enabled(enum nc_log_level level);
  * msg is escaped; fields are copied as they are (caller builds valid JSON). */
 void nc_log_write(enum nc_log_level level, const char *msg, const char *fields);
 
+/* The same, into this thread's batch (the access log on a worker thread):
+ * written by nc_log_flush, which the thread must call at the end of every
+ * loop pass and before it exits; a batch over 64 KiB is written at once. */
+void nc_log_write_batched(enum nc_log_level level, const char *msg, const char *fields);
+/* Writes this thread's batch (nothing when empty). */
+void nc_log_flush(void);
+/* Writes it and frees its memory: the last call of a thread that batched. */
+void nc_log_thread_end(void);
+
 /* printf-style message, no extra fields. */
 void nc_logf(enum nc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "normcache/buf.h"
 #include "normcache/config.h"
 #include "normcache/counters.h"
 #include "normcache/store.h"
@@ -32,6 +33,7 @@ struct nc_worker {
     struct nc_req *conn_list;   /* open connections (router.c) */
     int64_t next_sweep_ms;      /* next check of head deadlines */
     struct nc_iplimit *iplimit; /* per-address counts, shared; NULL: no cap */
+    struct nc_buf logfields;    /* access-log fields, reused (freed with the worker) */
 };
 
 #endif

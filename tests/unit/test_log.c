@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -372,6 +373,40 @@ static void test_foreign_line(void **state)
     free(out);
 }
 
+static off_t captured_size(const struct capture *c)
+{
+    struct stat st;
+    assert_int_equal(fstat(fileno(c->file), &st), 0);
+    return st.st_size;
+}
+
+/* The access log's batch: nothing is written before the flush, everything
+ * after it, in whole lines; a batch over 64 KiB is written without waiting. */
+static void test_batched(void **state)
+{
+    (void)state;
+    nc_log_set_level(NC_LOG_INFO);
+    struct capture c;
+    capture_start(&c);
+    nc_log_write_batched(NC_LOG_DEBUG, "filtered", NULL);
+    for (int i = 0; i < 300; i++)
+        nc_log_write_batched(NC_LOG_INFO, "request",
+                             "\"status\":200,\"key\":\"fca:faq:0123456789abcdef\"");
+    assert_int_equal(captured_size(&c), 0); /* still in the batch */
+    nc_log_flush();
+    off_t after300 = captured_size(&c);
+    assert_true(after300 > 300 * 100);
+    for (int i = 0; i < 1000; i++) /* ~120 KiB: written on the way */
+        nc_log_write_batched(NC_LOG_INFO, "request", "\"status\":404");
+    assert_true(captured_size(&c) > after300);
+    nc_log_thread_end();
+    size_t len;
+    char *text = capture_end(&c, &len);
+    struct line l[1];
+    assert_int_equal(parse_lines(text, len, l, 0), 1300);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_timestamp),
         cmocka_unit_test(test_foreign_redaction),
         cmocka_unit_test_teardown(test_foreign_line, log_teardown),
+        cmocka_unit_test_teardown(test_batched, log_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
