@@ -147,6 +147,9 @@ clean:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
+# libFuzzer targets (`make fuzz`) and the network fuzzer (`make netfuzz`).
+include tests/fuzz/fuzz.mk
+
 # Benchmark's ceiling server: same threading model, fixed body.
 $(BUILD)/ceiling: $(BUILD)/bench/ceiling.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -12,7 +12,8 @@
 #   BENCH_CONNS     wrk connections (32)
 #   BENCH_THREADS   worker threads of the service and the ceiling (nproc)
 #   BENCH_BUILD     build folder (build-bench)
-#   BENCH_STAMPEDE  concurrent cold requests in the stampede scenario (1000)
+#   BENCH_STAMPEDE  concurrent cold requests in the stampede and lease-storm
+#                   scenarios (1000)
 #   BENCH_KEEP=1    keep the work folder (logs, raw figures) afterwards
 #
 # No thresholds: the figures are the output. Exits non-zero only when the
@@ -267,11 +268,14 @@ warm_reco() {
 }
 
 # ------------------------------------------------------------ scenarios ----
-# id | label | target (ceiling, redis, service, stampede)
+# id | label | target (ceiling, redis, service, stampede, lease) [| items per request]
+MGET_ITEMS=20
+LEASE_COMPUTE_MS=200
 SCENARIOS=(
     "ceiling|Ceiling server (fixed 200 B body)|ceiling"
     "redis|Redis GET (redis-benchmark, 200 B)|redis"
     "get_hit_200|GET hit, 200 B value|service"
+    "mget_20|POST _mget, ${MGET_ITEMS} hits of 200 B|service|$MGET_ITEMS"
     "get_hit_16k|GET hit, 16 KiB value|service"
     "get_miss|GET miss|service"
     "put|PUT, 200 B value|service"
@@ -279,6 +283,7 @@ SCENARIOS=(
     "reco_hit|Recommendations hit|service"
     "ceiling_stampede|Ceiling: ${STAMPEDE_N} concurrent requests|stampede"
     "reco_stampede|Recommendations: ${STAMPEDE_N} concurrent cold, 200 ms upstream|stampede"
+    "lease_storm|Cache-Lease: ${STAMPEDE_N} acquires, cold key, ${LEASE_COMPUTE_MS} ms holder|lease"
 )
 printf '%s\n' "${SCENARIOS[@]}" >"$WORK/scenarios.txt"
 RAW=$WORK/raw.tsv
@@ -381,11 +386,14 @@ run_redis() {
 STUB_URL=${STUB_PORT:+http://127.0.0.1:$STUB_PORT}
 stub_calls() { curl -s --max-time 5 "$STUB_URL/stats" | tr -d ' \n' | sed -n 's/.*"calls":\([0-9]*\).*/\1/p'; }
 
-# run_stampede ID ROUND PORT PID PATH WARM_PATH: STAMPEDE_N concurrent
-# requests on connections opened and used once (GET WARM_PATH) beforehand.
+# run_stampede ID ROUND PORT PID PATH WARM_PATH [PUT_PATH PUT_BODY COMPUTE_MS]:
+# STAMPEDE_N concurrent requests on connections opened and used once (GET
+# WARM_PATH) beforehand; with PUT_PATH, in lease mode (bench/stampede.c).
 # Extra fields: wall_ms total_ms status_200 status_other failed distinct calls
+# and, in lease mode, leases collapsed puts_ok put_status put_ms
 run_stampede() {
     local id=$1 round=$2 port=$3 pid=$4 path=$5 warm=$6 c0="" c1="" t0 t1 n0 n1 line
+    shift 6
     if [ "$id" = reco_stampede ]; then
         local code
         code=$(http_code -X PUT -H 'Content-Type: application/json' \
@@ -396,7 +404,7 @@ run_stampede() {
     reset_hwm "$pid"
     t0=$(cpu_ticks "$pid")
     n0=$(date +%s%N)
-    line=$("$BUILD/stampede" 127.0.0.1 "$port" "$path" "$STAMPEDE_N" 10000 300 "$warm")
+    line=$("$BUILD/stampede" 127.0.0.1 "$port" "$path" "$STAMPEDE_N" 10000 300 "$warm" "$@")
     n1=$(date +%s%N)
     t1=$(cpu_ticks "$pid")
     [ "$id" = reco_stampede ] && c1=$(stub_calls)
@@ -417,13 +425,27 @@ run_stampede() {
             if (s["answered"] + 0 < s["n"] + 0) note = (s["n"] - s["answered"]) " unanswered"
             if (s["connected"] + 0 < s["n"] + 0) note = note (note == "" ? "" : ", ") (s["n"] - s["connected"]) " could not connect"
             if (s["warm_failed"] + 0 > 0) note = note (note == "" ? "" : ", ") s["warm_failed"] " failed the warm-up request"
-            printf "%s\t%s\tok\t0\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t0\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n",
+            if ("leases" in s && s["puts_ok"] + 0 < s["leases"] + 0) note = note (note == "" ? "" : ", ") "PUT with the lease answered " s["put_status"]
+            printf "%s\t%s\tok\t0\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t0\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
                 id, round, s["p50_ms"] * 1000, s["p99_ms"] * 1000, s["max_ms"] * 1000,
                 s["answered"], s["status_other"], s["failed"], t, rss, note,
                 s["wall_ms"], total, s["status_200"], s["status_other"], s["failed"],
-                s["distinct_bodies"], calls
+                s["distinct_bodies"], calls, s["leases"], s["collapsed"], s["puts_ok"],
+                s["put_status"], s["put_ms"]
         }' >>"$RAW"
 }
+
+# mget_hits: how many of the MGET_ITEMS queries the mget_20 scenario reads
+# first hit (all of them once the prefill landed).
+mget_hits() {
+    local i items=""
+    for i in $(seq 0 $((MGET_ITEMS - 1))); do items="$items${items:+,}{\"q\":\"bench small $i\"}"; done
+    curl -s --max-time 10 -X POST -H 'Content-Type: application/json' \
+        --data "{\"items\":[$items]}" "http://127.0.0.1:$SVC_PORT/cache/bench200/_mget" |
+        grep -o '"hit":true' | wc -l
+}
+# lease_value: the 200 B value the lease holder stores.
+lease_value() { sed 's/^.*"value"://; s/}$//' "$WORK/bodies/small-0.json"; }
 
 RECO_OK=0
 STAMPEDE_SEQ=0
@@ -443,7 +465,7 @@ for round in $(seq 1 "$ROUNDS"); do
     put_ok=0
     case $PREFILL in "" | *404* | *405* | 000*) ;; *) put_ok=1 ;; esac
     for s in "${SCENARIOS[@]}"; do
-        IFS='|' read -r id label target <<<"$s"
+        IFS='|' read -r id label target _ <<<"$s"
         say "  $id"
         case $id in
         ceiling)
@@ -461,13 +483,13 @@ for round in $(seq 1 "$ROUNDS"); do
                 continue
             fi
             case $id in
-            get_hit_200 | get_hit_16k | mixed)
+            get_hit_200 | get_hit_16k | mixed | mget_20)
                 if [ $put_ok = 0 ]; then
                     na "$id" "$round" "prefill PUT /cache answered ${PREFILL:-nothing}"
                     continue
                 fi
                 ;;
-            put)
+            put | lease_storm)
                 if [ $put_ok = 0 ]; then
                     na "$id" "$round" "PUT /cache answered ${PREFILL:-nothing}"
                     continue
@@ -489,6 +511,14 @@ for round in $(seq 1 "$ROUNDS"); do
             get_hit_200)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
+            mget_20)
+                hits=$(mget_hits)
+                if [ "$hits" != "$MGET_ITEMS" ]; then
+                    na "$id" "$round" "_mget after the prefill: ${hits:-no answer} of $MGET_ITEMS items hit"
+                    continue
+                fi
+                run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
+                    mget ns=bench200 "prefix=bench small" n=$SMALL_N items=$MGET_ITEMS ;;
             get_hit_16k)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/cache/bench16k?q=" "prefix=bench large" n=$LARGE_N ;;
@@ -510,6 +540,13 @@ for round in $(seq 1 "$ROUNDS"); do
                 STAMPEDE_SEQ=$((STAMPEDE_SEQ + 1))
                 run_stampede reco_stampede "$round" "$SVC_PORT" "$SVC_PID" \
                     "$(reco_path "bench+stampede+$$+$(date +%s%N)+$STAMPEDE_SEQ")" /healthz ;;
+            lease_storm)
+                # A cold key per round; the holder PUTs a 200 B value with its token.
+                q="bench lease $$ $(date +%s%N) $round"
+                run_stampede lease_storm "$round" "$SVC_PORT" "$SVC_PID" \
+                    "/cache/benchlease?q=${q// /+}" /healthz /cache/benchlease \
+                    "{\"q\":\"$q\",\"ttl\":$TTL,\"value\":$(lease_value)}" \
+                    "$LEASE_COMPUTE_MS" ;;
             esac
             ;;
         esac

@@ -11,6 +11,10 @@
 --          holds at most n keys
 --   mixed  the get and put arguments together, plus put_every=10: every
 --          put_every-th request is a PUT, the rest GET hits
+--   mget   ns=bench200 prefix="bench small" n=64 items=20
+--          POST /cache/<ns>/_mget {"items": [{"q": prefix i}, ...]} with
+--          `items` consecutive queries of the n, starting at 0, 1, ... n-1
+--          in turn (wrapping), so every call reads `items` keys
 --
 -- Every request is formatted once in init() and then only picked from a table,
 -- so the load generator does the same small amount of work per request in
@@ -72,12 +76,32 @@ local function put_requests(opt)
     return out
 end
 
+local function mget_requests(opt)
+    local out = {}
+    local ns = opt.ns or "bench200"
+    local n = tonumber(opt.n or "64")
+    local items = tonumber(opt.items or "20")
+    local prefix = opt.prefix or "bench small"
+    local headers = { ["Content-Type"] = "application/json" }
+    for start = 0, n - 1 do
+        local qs = {}
+        for j = 0, items - 1 do
+            qs[#qs + 1] = string.format('{"q":"%s %d"}', prefix, (start + j) % n)
+        end
+        local body = '{"items":[' .. table.concat(qs, ",") .. "]}"
+        out[#out + 1] = wrk.format("POST", "/cache/" .. ns .. "/_mget", headers, body)
+    end
+    return out
+end
+
 function init(args)
     local mode, opt = parse(args)
     if mode == "get" then
         reqs = get_requests(opt)
     elseif mode == "put" then
         reqs = put_requests(opt)
+    elseif mode == "mget" then
+        reqs = mget_requests(opt)
     elseif mode == "mixed" then
         reqs = get_requests(opt)
         puts = put_requests(opt)

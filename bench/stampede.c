@@ -2,7 +2,7 @@
  * stampede.c - fire N concurrent HTTP/1.1 GETs at one URL and time them.
  *
  *   stampede <host> <port> <path> [n=1000] [timeout_ms=10000] [settle_ms=300]
- *            [warm_path]
+ *            [warm_path] [put_path put_body compute_ms]
  *
  * Opens n connections and waits until all are established; with warm_path,
  * sends one GET warm_path on every connection and reads its answer (a
@@ -19,7 +19,22 @@
  *
  * wall_ms runs from the first byte sent to the last response completed;
  * distinct_bodies counts different 200 bodies (1 when everyone got the same
- * answer). Built by bench/run.sh with cc; no libraries. Exit 0 when it could
+ * answer).
+ *
+ * Lease mode (put_path given): the stampede requests carry `Cache-Lease:
+ * acquire`; every response carrying a `Cache-Lease: <token>` header makes its
+ * connection a lease holder, which "computes" for compute_ms and then sends
+ * `PUT put_path` with put_body and `Cache-Lease: <token>` on the same
+ * connection, as a real caller would. The line then also carries
+ *
+ *   leases=.. collapsed=.. puts_ok=.. put_status=.. put_ms=..
+ *
+ * leases counting the responses that granted a lease, collapsed the 200s
+ * marked `Cache-Status: ...; detail=collapsed`, puts_ok the PUTs answered 2xx,
+ * put_status the first PUT's status and put_ms its send time after the first
+ * request sent. The holders' 404s are in status_other.
+ *
+ * Built by bench/run.sh with cc; no libraries. Exit 0 when it could
  * run at all (the numbers say how well the server did), 1 on a usage or
  * setup error.
  */
@@ -40,7 +55,9 @@
 
 #include "normcache/hash.h"
 
-enum { ST_CONNECTING, ST_CONNECTED, ST_SENT, ST_DONE, ST_FAILED };
+enum { ST_CONNECTING, ST_CONNECTED, ST_SENT, ST_DONE, ST_FAILED, ST_HOLDING, ST_PUTTING };
+
+enum { TOKEN_MAX = 128 };
 
 struct conn {
     int fd;
@@ -50,7 +67,19 @@ struct conn {
     long status;
     uint64_t body_hash;
     double sent_ms, done_ms;
+    int lease, collapsed;      /* lease mode: granted a lease; a collapsed hit */
+    double put_due, put_sent;  /* lease holders: when the PUT is due, was sent */
+    long put_status;           /* the PUT's status; 0 until answered */
+    char token[TOKEN_MAX + 1]; /* the granted lease token */
 };
+
+/* Lease mode (NULL put_path: off). */
+static struct {
+    const char *put_path, *put_body;
+    double compute_ms;
+    const char *host;
+    int port;
+} lease_mode;
 
 static double now_ms(void)
 {
@@ -78,20 +107,35 @@ static size_t header_end(const struct conn *c)
     return e == NULL ? 0 : (size_t)(e - c->buf) + 4;
 }
 
-/* Content-Length of a complete header block, or -1 when absent. */
-static long content_length(const char *hdr, size_t n)
+/* The value of header `name` ("Name:") in a complete header block, its
+ * length in *vlen (leading blanks skipped), or NULL when absent. */
+static const char *header_value(const char *hdr, size_t n, const char *name, size_t *vlen)
 {
+    size_t nl = strlen(name);
     const char *p = hdr;
     const char *end = hdr + n;
     while (p < end) {
         const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
         if (eol == NULL)
             break;
-        if ((size_t)(eol - p) > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
-            return strtol(p + 15, NULL, 10);
+        if ((size_t)(eol - p) > nl && strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            *vlen = (size_t)(eol - v);
+            return v;
+        }
         p = eol + 2;
     }
-    return -1;
+    return NULL;
+}
+
+/* Content-Length of a complete header block, or -1 when absent. */
+static long content_length(const char *hdr, size_t n)
+{
+    size_t vlen;
+    const char *v = header_value(hdr, n, "Content-Length:", &vlen);
+    return v == NULL ? -1 : strtol(v, NULL, 10);
 }
 
 static void finish(struct conn *c, double t)
@@ -104,6 +148,49 @@ static void finish(struct conn *c, double t)
         return;
     }
     c->body_hash = nc_fnv1a64(c->buf + h, c->len - h);
+    if (lease_mode.put_path == NULL)
+        return;
+    size_t vlen;
+    const char *v = header_value(c->buf, h, "Cache-Status:", &vlen);
+    c->collapsed = v != NULL && memmem(v, vlen, "collapsed", 9) != NULL;
+    v = header_value(c->buf, h, "Cache-Lease:", &vlen);
+    if (v != NULL && vlen > 0 && vlen <= TOKEN_MAX) {
+        memcpy(c->token, v, vlen);
+        c->token[vlen] = '\0';
+        c->lease = 1;
+        c->put_due = t + lease_mode.compute_ms;
+        c->state = ST_HOLDING;
+    }
+}
+
+/* A lease holder's PUT is due: send it on the holder's connection. */
+static void send_put(int ep, struct conn *c, uint32_t idx)
+{
+    static char req[16384];
+    int len = snprintf(req, sizeof req,
+                       "PUT %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                       "Cache-Lease: %s\r\nContent-Length: %zu\r\n\r\n%s",
+                       lease_mode.put_path, lease_mode.host, lease_mode.port, c->token,
+                       strlen(lease_mode.put_body), lease_mode.put_body);
+    c->len = 0;
+    c->put_sent = now_ms();
+    if (len <= 0 || (size_t)len >= sizeof req ||
+        send(c->fd, req, (size_t)len, MSG_NOSIGNAL) != (ssize_t)len) {
+        c->put_status = -1;
+        c->state = ST_DONE;
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = idx};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    c->state = ST_PUTTING;
+}
+
+/* The PUT's response is complete (or the connection ended). */
+static void finish_put(struct conn *c, int whole)
+{
+    if (!whole || header_end(c) == 0 || sscanf(c->buf, "HTTP/1.%*d %ld", &c->put_status) != 1)
+        c->put_status = -1;
+    c->state = ST_DONE;
 }
 
 /* True when the response held in c is complete (Content-Length reached, or
@@ -145,11 +232,29 @@ static double exchange(int ep, struct conn *cs, int n, struct epoll_event *evs, 
     }
     double deadline = t0 + timeout_ms;
     static char rbuf[65536];
+    int holding = 0;
     while (open > 0 && now_ms() < deadline) {
-        int k = epoll_wait(ep, evs, n, 50);
+        int wait_ms = 50;
+        if (holding > 0) {
+            double t = now_ms();
+            for (int i = 0; i < n; i++) {
+                struct conn *c = &cs[i];
+                if (c->state != ST_HOLDING)
+                    continue;
+                if (c->put_due <= t) {
+                    holding--;
+                    send_put(ep, c, (uint32_t)i);
+                    if (c->state == ST_DONE)
+                        open--;
+                } else if (c->put_due - t + 1 < wait_ms) {
+                    wait_ms = (int)(c->put_due - t) + 1;
+                }
+            }
+        }
+        int k = epoll_wait(ep, evs, n, wait_ms);
         for (int j = 0; j < k; j++) {
             struct conn *c = &cs[evs[j].data.u32];
-            if (c->state != ST_SENT)
+            if (c->state != ST_SENT && c->state != ST_PUTTING)
                 continue;
             for (;;) {
                 ssize_t r = recv(c->fd, rbuf, sizeof rbuf, 0);
@@ -169,12 +274,17 @@ static double exchange(int ep, struct conn *cs, int n, struct epoll_event *evs, 
                     memcpy(c->buf + c->len, rbuf, (size_t)r);
                     c->len += (size_t)r;
                     if (complete(c)) {
-                        finish(c, now_ms());
+                        if (c->state == ST_PUTTING)
+                            finish_put(c, 1);
+                        else
+                            finish(c, now_ms());
                         break;
                     }
                     continue;
                 }
-                if (r == 0) { /* EOF: complete unless the framing said otherwise */
+                if (c->state == ST_PUTTING && (r == 0 || (errno != EAGAIN && errno != EINTR))) {
+                    finish_put(c, 0);
+                } else if (r == 0) { /* EOF: complete unless the framing said otherwise */
                     size_t h = header_end(c);
                     if (h != 0 && content_length(c->buf, h) < 0 &&
                         memmem(c->buf, h, "chunked", 7) == NULL)
@@ -188,24 +298,33 @@ static double exchange(int ep, struct conn *cs, int n, struct epoll_event *evs, 
                 }
                 break;
             }
-            if (c->state != ST_SENT) {
+            if (c->state == ST_HOLDING) { /* stays open: its PUT is to come */
+                holding++;
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+            } else if (c->state != ST_SENT && c->state != ST_PUTTING) {
                 open--;
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
             }
         }
     }
-    for (int i = 0; i < n; i++)
-        if (cs[i].state == ST_SENT) {
-            cs[i].state = ST_FAILED;
-            epoll_ctl(ep, EPOLL_CTL_DEL, cs[i].fd, NULL);
-        }
+    for (int i = 0; i < n; i++) {
+        struct conn *c = &cs[i];
+        if (c->state == ST_SENT)
+            c->state = ST_FAILED;
+        else if (c->state == ST_HOLDING || c->state == ST_PUTTING)
+            c->state = ST_DONE; /* its lease answer stands; its PUT never completed */
+        else
+            continue;
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    }
     return t0;
 }
 
-static int format_request(char *buf, size_t size, const char *path, const char *host, int port)
+static int format_request(char *buf, size_t size, const char *path, const char *host, int port,
+                          const char *extra)
 {
-    int len = snprintf(buf, size, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n\r\n", path,
-                       host, port);
+    int len = snprintf(buf, size, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n%s\r\n", path,
+                       host, port, extra);
     return len > 0 && (size_t)len < size ? len : -1;
 }
 
@@ -213,7 +332,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: stampede <host> <port> <path> [n] [timeout_ms] [settle_ms] "
-                        "[warm_path]\n");
+                        "[warm_path] [put_path put_body compute_ms]\n");
         return 1;
     }
     const char *host = argv[1];
@@ -223,6 +342,17 @@ int main(int argc, char **argv)
     double timeout_ms = argc > 5 ? atof(argv[5]) : 10000;
     int settle_ms = argc > 6 ? atoi(argv[6]) : 300;
     const char *warm_path = argc > 7 && argv[7][0] != '\0' ? argv[7] : NULL;
+    if (argc > 8) {
+        if (argc != 11) {
+            fprintf(stderr, "stampede: lease mode takes put_path put_body compute_ms\n");
+            return 1;
+        }
+        lease_mode.put_path = argv[8];
+        lease_mode.put_body = argv[9];
+        lease_mode.compute_ms = atof(argv[10]);
+        lease_mode.host = host;
+        lease_mode.port = port;
+    }
     if (n <= 0 || port <= 0 || port > 65535) {
         fprintf(stderr, "stampede: bad arguments\n");
         return 1;
@@ -244,8 +374,10 @@ int main(int argc, char **argv)
     }
 
     static char req[8192], warm_req[8192];
-    int req_len = format_request(req, sizeof req, path, host, port);
-    int warm_len = warm_path ? format_request(warm_req, sizeof warm_req, warm_path, host, port) : 0;
+    int req_len = format_request(req, sizeof req, path, host, port,
+                                 lease_mode.put_path ? "Cache-Lease: acquire\r\n" : "");
+    int warm_len =
+        warm_path ? format_request(warm_req, sizeof warm_req, warm_path, host, port, "") : 0;
     if (req_len < 0 || warm_len < 0) {
         fprintf(stderr, "stampede: path too long\n");
         return 1;
@@ -328,6 +460,9 @@ int main(int argc, char **argv)
 
     double t_last = t0;
     int answered = 0, ok = 0, other = 0, failed = 0, nbodies = 0;
+    int leases = 0, collapsed = 0, puts_ok = 0;
+    long put_status = 0;
+    double put_ms = -1;
     double *lat = calloc((size_t)n, sizeof *lat);
     uint64_t *hashes = calloc((size_t)n, sizeof *hashes);
     if (lat == NULL || hashes == NULL)
@@ -344,6 +479,14 @@ int main(int argc, char **argv)
             } else {
                 other++;
             }
+            if (c->lease) {
+                if (leases++ == 0) {
+                    put_status = c->put_status;
+                    put_ms = c->put_sent > 0 ? c->put_sent - t0 : -1;
+                }
+                puts_ok += c->put_status >= 200 && c->put_status < 300;
+            }
+            collapsed += c->status == 200 && c->collapsed;
         } else {
             failed++;
         }
@@ -361,9 +504,13 @@ int main(int argc, char **argv)
     double p99 = answered ? lat[(size_t)(0.99 * (answered - 1))] : -1;
     double mx = answered ? lat[answered - 1] : -1;
     printf("STAMPEDE n=%d connected=%d warm_failed=%d answered=%d status_200=%d status_other=%d "
-           "failed=%d distinct_bodies=%d wall_ms=%.1f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+           "failed=%d distinct_bodies=%d wall_ms=%.1f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f",
            n, connected, warm_failed, answered, ok, other, failed, distinct,
            answered ? t_last - t0 : -1.0, p50, p99, mx);
+    if (lease_mode.put_path != NULL)
+        printf(" leases=%d collapsed=%d puts_ok=%d put_status=%ld put_ms=%.1f", leases, collapsed,
+               puts_ok, put_status, put_ms);
+    printf("\n");
     free(lat);
     free(hashes);
     free(cs);

@@ -5,6 +5,7 @@
 # is there.
 #   scripts/deps.sh          install what is missing
 #   scripts/deps.sh --check  exit 1 (printing the names) if anything is missing
+#   scripts/deps.sh --fuzz   also clang and its libFuzzer runtime (`make fuzz`)
 set -euo pipefail
 
 PKGS=(build-essential pkg-config curl ca-certificates
@@ -13,12 +14,21 @@ PKGS=(build-essential pkg-config curl ca-certificates
       redis-server redis-tools wrk prometheus python3 procps
       libasan8 libubsan1 libtsan2 liblsan0)
 
+check=""
+for a in "$@"; do
+    case $a in
+    --check) check=1 ;;
+    --fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
+    *) echo "usage: scripts/deps.sh [--check] [--fuzz]" >&2; exit 2 ;;
+    esac
+done
+
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check" ]; then
     [ ${#missing[@]} -eq 0 ] && exit 0
     echo "missing: ${missing[*]}"
     exit 1

@@ -127,7 +127,8 @@ int nc_config_parse_upstream_url(const char *s, char *out, size_t cap, char *err
 {
     size_t n = strlen(s);
     size_t scheme = strncmp(s, "http://", 7) == 0 ? 7 : strncmp(s, "https://", 8) == 0 ? 8 : 0;
-    if (!scheme || n == scheme || n >= cap || strchr(s, ' ')) {
+    /* After the scheme comes the host: "http:///x" or "http://:81" has none. */
+    if (!scheme || n == scheme || strchr("/?#:", s[scheme]) || n >= cap || strchr(s, ' ')) {
         snprintf(err, errlen, "expected an http:// or https:// base URL");
         return -1;
     }

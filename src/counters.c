@@ -15,8 +15,8 @@
 
 #include "normcache/key.h"
 
-#define N_METHODS 6 /* GET HEAD PUT DELETE POST other */
-#define N_CODES 18
+#define N_METHODS 8 /* GET HEAD PUT DELETE POST OPTIONS PATCH, then OTHER */
+#define N_CODES 20
 #define N_BUCKETS 16
 #define MAX_NS 64
 
@@ -28,9 +28,10 @@ const char *nc_route_name(int route)
     return route >= 0 && route < NC_ROUTE__COUNT ? names[route] : "other";
 }
 
-static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 413,
-                                   414, 415, 429, 500, 501, 502, 503, 504, 0};
-static const char *methods[N_METHODS] = {"GET", "HEAD", "PUT", "DELETE", "POST", "OTHER"};
+static const int codes[N_CODES] = {200, 201, 204, 304, 400, 401, 404, 405, 408, 413,
+                                   414, 415, 429, 431, 500, 501, 502, 503, 504, 0};
+static const char *methods[N_METHODS] = {"GET",     "HEAD",  "PUT",  "DELETE",
+                                         "OPTIONS", "PATCH", "POST", "OTHER"};
 /* Upper bounds in microseconds: 100 us .. 10 s. */
 static const int64_t bucket_us[N_BUCKETS] = {100,     250,     500,     1000,    2500,   5000,
                                              10000,   25000,   50000,   100000,  250000, 500000,
@@ -91,6 +92,11 @@ static int method_idx(const char *m)
     return N_METHODS - 1;
 }
 
+const char *nc_method_label(const char *method)
+{
+    return methods[method_idx(method)];
+}
+
 static int code_idx(int status)
 {
     for (int i = 0; i < N_CODES - 1; i++)
@@ -137,8 +143,10 @@ static int ns_idx(const char *ns)
 
 void nc_counters_cache(struct nc_counters *m, const char *ns, enum nc_cache_result res)
 {
+    /* Callers pass validated namespaces; anything else would be a label
+     * the scrape could not parse, so it counts as "_other". */
     if (m && ns && *ns)
-        bump(&m->cache[ns_idx(ns)][res], 1);
+        bump(&m->cache[nc_ns_valid(ns, strlen(ns)) ? ns_idx(ns) : MAX_NS][res], 1);
 }
 
 void nc_counters_upstream(struct nc_counters *m, enum nc_upstream_result res)

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "normcache/clock.h"
 #include "normcache/counters.h"
@@ -215,20 +216,33 @@ void nc_req_resume(struct nc_req *r)
 
 /* ------------------------------------------------------------- answers */
 
-static void req_access_log(struct nc_req *r)
+/* Longest value of a string field in an access line: every one is
+ * escaped as JSON and cut here, whatever a handler put in it. */
+#define REQ_LOG_FIELD_MAX 128
+
+static int req_log_field(struct nc_buf *f, const char *name, const char *v)
 {
-    struct nc_buf f;
-    nc_buf_init(&f);
-    int64_t dur = nc_now_us() - r->t_start_us;
-    if (nc_buf_printf(&f, "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"dur_us\":%lld",
-                      r->method ? r->method : "", nc_route_name(r->route), r->status,
+    if (!v || !*v)
+        return 0;
+    return nc_buf_printf(f, ",\"%s\":", name) ||
+           nc_jsonstr_append(f, v, strnlen(v, REQ_LOG_FIELD_MAX), 0);
+}
+
+static void req_access_log(struct nc_req *r, int64_t t0_us)
+{
+    /* The worker's, reused by every request: no allocation per line. */
+    struct nc_buf *f = &r->w->logfields;
+    nc_buf_reset(f);
+    int64_t dur = nc_now_us() - t0_us;
+    /* The method is logged as its label (GET, ..., OTHER), never as the
+     * client's bytes. */
+    if (nc_buf_printf(f, "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"dur_us\":%lld",
+                      nc_method_label(r->method), nc_route_name(r->route), r->status,
                       (long long)dur) == 0 &&
-        (!r->ns[0] || nc_buf_printf(&f, ",\"ns\":\"%s\"", r->ns) == 0) &&
-        (!r->cache || nc_buf_printf(&f, ",\"cache\":\"%s\"", r->cache) == 0) &&
-        (!r->keylen || nc_buf_printf(&f, ",\"key\":\"%s\"", r->key) == 0) &&
-        (!r->problem_code || nc_buf_printf(&f, ",\"code\":\"%s\"", r->problem_code) == 0))
-        nc_log_write(NC_LOG_INFO, "request", f.data);
-    nc_buf_free(&f);
+        req_log_field(f, "ns", r->ns) == 0 && req_log_field(f, "cache", r->cache) == 0 &&
+        req_log_field(f, "key", r->keylen ? r->key : NULL) == 0 &&
+        req_log_field(f, "code", r->problem_code) == 0)
+        nc_log_write_batched(NC_LOG_INFO, "request", f->data);
 }
 
 enum MHD_Result nc_req_reply(struct nc_req *r, int status, const char *ctype)
@@ -251,7 +265,7 @@ enum MHD_Result nc_req_reply(struct nc_req *r, int status, const char *ctype)
     r->state = NC_REQ_DONE;
     nc_counters_request(r->w->counters, r->route, r->method, status, nc_now_us() - r->t_start_us);
     if (r->w->cfg->log_requests && nc_log_enabled(NC_LOG_INFO))
-        req_access_log(r);
+        req_access_log(r, r->t_start_us);
     return ret;
 }
 
@@ -262,16 +276,70 @@ enum MHD_Result nc_req_reply_built(struct nc_req *r, int built, int status, cons
     return nc_req_reply(r, status, ctype);
 }
 
+/* An RFC 9457 problem document into out (replacing it). 0, or -1 when
+ * memory runs out. */
+static int req_problem_body(struct nc_buf *out, int status, const char *code, const char *title,
+                            const char *detail)
+{
+    nc_buf_reset(out);
+    return nc_buf_printf(out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
+           nc_jsonstr_append(out, title, strlen(title), 0) ||
+           nc_buf_printf(out, ",\"status\":%d,\"detail\":", status) ||
+           nc_jsonstr_append(out, detail, strlen(detail), 0) ||
+           nc_buf_printf(out, ",\"code\":\"%s\"}", code);
+}
+
 enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, const char *title,
                                const char *detail)
 {
-    nc_buf_reset(&r->out);
     r->problem_code = code;
-    if (nc_buf_printf(&r->out, "{\"type\":\"urn:normcache:problem:%s\",\"title\":", code) ||
-        nc_jsonstr_append(&r->out, title, strlen(title), 0) ||
-        nc_buf_printf(&r->out, ",\"status\":%d,\"detail\":", status) ||
-        nc_jsonstr_append(&r->out, detail, strlen(detail), 0) ||
-        nc_buf_printf(&r->out, ",\"code\":\"%s\"}", code))
+    if (req_problem_body(&r->out, status, code, title, detail))
         return MHD_NO; /* out of memory: drop the connection, never half an answer */
     return nc_req_reply(r, status, "application/problem+json");
+}
+
+void nc_req_drop(struct nc_req *r, const char *raw, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->dropped = 1;
+    if (!ci)
+        return;
+    if (raw && len) {
+        ssize_t w = send(ci->connect_fd, raw, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w; /* a full socket buffer: the client only sees the close */
+    }
+    shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+void nc_req_head_timeout(struct nc_req *r)
+{
+    static const char code[] = "request_timeout";
+    struct nc_buf body, msg;
+    nc_buf_init(&body);
+    nc_buf_init(&msg);
+    if (req_problem_body(&body, 408, code, "Request Timeout",
+                         "The request head was not complete within "
+                         "HTTP_HEADER_TIMEOUT_SECONDS.") == 0 &&
+        nc_buf_printf(&msg,
+                      "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      body.len) == 0 &&
+        nc_buf_append(&msg, body.data, body.len) == 0)
+        nc_req_drop(r, msg.data, msg.len);
+    else
+        nc_req_drop(r, NULL, 0);
+    nc_buf_free(&body);
+    nc_buf_free(&msg);
+    /* The request never reached a handler: no method, no route. */
+    r->method = NULL;
+    r->route = NC_ROUTE_OTHER;
+    r->ns[0] = '\0';
+    r->keylen = 0;
+    r->cache = NULL;
+    r->status = 408;
+    r->problem_code = code;
+    nc_counters_request(r->w->counters, r->route, NULL, 408, nc_now_us() - r->head_start_us);
+    if (r->w->cfg->log_requests && nc_log_enabled(NC_LOG_INFO))
+        req_access_log(r, r->head_start_us);
 }

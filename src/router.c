@@ -10,12 +10,16 @@
  * because keep-alive is most of the throughput. */
 #include "normcache/router.h"
 
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
 
 #include "normcache/cache.h"
+#include "normcache/clock.h"
 #include "normcache/health.h"
+#include "normcache/iplimit.h"
+#include "normcache/log.h"
 #include "normcache/metrics_http.h"
 #include "normcache/recs.h"
 #include "normcache/req.h"
@@ -68,6 +72,91 @@ static const struct route router_routes[] = {
 
 /* ------------------------------------------------------ connection hooks */
 
+size_t nc_router_uri_max(const struct nc_config *cfg)
+{
+    /* A MAX_QUERY_BYTES query percent-encoded (x3), plus the path and the
+     * other parameters. */
+    return 3 * cfg->max_query_bytes + 1024;
+}
+
+size_t nc_router_conn_memory(const struct nc_config *cfg)
+{
+    /* libmicrohttpd answers with its own HTML page when the request line or
+     * the headers do not fit in the connection's memory: leave room beyond
+     * both of our limits (and for its header records), so that the service
+     * answers first, with a problem document. With the default
+     * MAX_QUERY_BYTES this stays under 32 KiB, below which libmicrohttpd
+     * takes the memory from malloc rather than one mmap per connection. */
+    return nc_router_uri_max(cfg) + NC_ROUTER_HEADERS_MAX + 64 * NC_ROUTER_HEADERS_COUNT_MAX +
+           4 * 1024;
+}
+
+/* Arms the head deadline: a head that began at now_us (a new connection,
+ * a request line) must be complete within HTTP_HEADER_TIMEOUT_SECONDS of
+ * it, or slack seconds more. */
+static void router_arm(struct nc_req *r, int64_t now_us, int slack_s)
+{
+    int64_t d = now_us / 1000 + ((int64_t)r->w->cfg->header_timeout_s + slack_s) * 1000;
+    if (!r->head_deadline_ms || d < r->head_deadline_ms) {
+        r->head_deadline_ms = d;
+        r->head_start_us = now_us;
+    }
+}
+
+static socklen_t router_addr_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+                                     : (socklen_t)sizeof(struct sockaddr_in);
+}
+
+/* Accept policy: refuses, before anything is set up, a connection from an
+ * address that already holds HTTP_MAX_CONNECTIONS_PER_IP. Only a check:
+ * the count itself is taken when the connection opens (below), which is
+ * exact even when two workers accept from one address at once. */
+enum MHD_Result nc_router_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct nc_worker *w = cls;
+    unsigned char key[NC_IPLIMIT_KEY];
+    if (!w->iplimit || nc_iplimit_key(addr, addrlen, key) != 0 || nc_iplimit_room(w->iplimit, key))
+        return MHD_YES;
+    nc_log_debug("connection refused: HTTP_MAX_CONNECTIONS_PER_IP reached");
+    return MHD_NO;
+}
+
+static void router_conn_open(struct nc_worker *w, struct MHD_Connection *conn, struct nc_req *r)
+{
+    r->conn_next = w->conn_list;
+    if (w->conn_list)
+        w->conn_list->conn_prev = r;
+    w->conn_list = r;
+    router_arm(r, nc_now_us(), 0);
+    if (!w->iplimit)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr ||
+        nc_iplimit_key(ci->client_addr, router_addr_len(ci->client_addr), r->ip) != 0)
+        return;
+    if (nc_iplimit_acquire(w->iplimit, r->ip) == 0)
+        r->ip_counted = 1;
+    else
+        nc_req_drop(r, NULL, 0); /* another worker took the last place */
+}
+
+static void router_conn_close(struct nc_worker *w, struct nc_req *r)
+{
+    if (r->ip_counted)
+        nc_iplimit_release(w->iplimit, r->ip);
+    r->ip_counted = 0;
+    if (r->conn_prev)
+        r->conn_prev->conn_next = r->conn_next;
+    else
+        w->conn_list = r->conn_next;
+    if (r->conn_next)
+        r->conn_next->conn_prev = r->conn_prev;
+    r->conn_prev = r->conn_next = NULL;
+}
+
 void nc_router_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -75,12 +164,29 @@ void nc_router_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         if (++w->conns > w->conns_peak)
             w->conns_peak = w->conns;
-        *socket_ctx = nc_req_new(w, conn); /* NULL: the URI hook refuses it */
+        struct nc_req *r = nc_req_new(w, conn); /* NULL: the URI hook refuses it */
+        if (r)
+            router_conn_open(w, conn, r);
+        *socket_ctx = r;
     } else {
         w->conns--;
+        if (*socket_ctx)
+            router_conn_close(w, *socket_ctx);
         nc_req_free(*socket_ctx);
         *socket_ctx = NULL;
     }
+}
+
+void nc_router_sweep(struct nc_worker *w, int64_t now_ms)
+{
+    if (now_ms < w->next_sweep_ms)
+        return;
+    w->next_sweep_ms = now_ms + 250;
+    for (struct nc_req *r = w->conn_list; r; r = r->conn_next)
+        if (r->head_deadline_ms && now_ms >= r->head_deadline_ms && !r->dropped) {
+            r->head_deadline_ms = 0;
+            nc_req_head_timeout(r);
+        }
 }
 
 void *nc_router_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -89,8 +195,12 @@ void *nc_router_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct nc_req *r = ci ? ci->socket_context : NULL;
-    if (!r || nc_req_reset(r, uri) != 0)
+    if (!r || r->dropped || nc_req_reset(r, uri) != 0)
         return NULL;
+    /* A request line has arrived: its head must follow promptly, whatever
+     * the keep-alive allowance (see nc_router_completed). */
+    router_arm(r, nc_now_us(), 0);
+    r->uri_too_long = r->uri.len > nc_router_uri_max(r->w->cfg);
     return r;
 }
 
@@ -100,13 +210,22 @@ void nc_router_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*req_cls)
-        nc_req_end(*req_cls);
+    struct nc_req *r = *req_cls;
+    if (!r)
+        return;
+    nc_req_end(r);
+    /* The connection may carry another request. Waiting for it is what the
+     * idle timeout bounds; a head that then trickles in is bounded by this
+     * deadline (also re-armed, shorter, when its request line arrives). */
+    r->head_deadline_ms = 0;
+    router_arm(r, nc_now_us(), r->w->cfg->conn_timeout_s);
 }
 
 /* ---------------------------------------------------------- head checks */
 
 struct hdr_scan {
+    size_t bytes; /* header lines, as sent: "name: value\r\n" */
+    int count;
     int content_length;
     int transfer_encoding;
     int te_chunked;
@@ -117,6 +236,8 @@ static enum MHD_Result router_scan_header(void *cls, enum MHD_ValueKind kind, co
 {
     struct hdr_scan *h = cls;
     (void)kind;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    h->count++;
     if (strcasecmp(key, "Content-Length") == 0)
         h->content_length++;
     else if (strcasecmp(key, "Transfer-Encoding") == 0) {
@@ -127,12 +248,11 @@ static enum MHD_Result router_scan_header(void *cls, enum MHD_ValueKind kind, co
 }
 
 /* Framing that a proxy in front might read differently. */
-static int router_framing_ok(const struct nc_req *r)
+static int router_framing_ok(const struct hdr_scan *h)
 {
-    struct hdr_scan h = {0, 0, 0};
-    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, router_scan_header, &h);
-    return !(h.content_length > 1 || h.transfer_encoding > 1 ||
-             (h.content_length && h.transfer_encoding) || (h.transfer_encoding && !h.te_chunked));
+    return !(h->content_length > 1 || h->transfer_encoding > 1 ||
+             (h->content_length && h->transfer_encoding) ||
+             (h->transfer_encoding && !h->te_chunked));
 }
 
 static int router_auth_ok(const struct nc_req *r)
@@ -186,7 +306,32 @@ static enum MHD_Result router_not_found(struct nc_req *r)
 static enum MHD_Result router_head(struct nc_req *r, const char *method)
 {
     nc_req_begin(r, method);
-    if (!router_framing_ok(r)) {
+    if (r->w->stopping) {
+        /* A request on a connection kept alive across the stop signal:
+         * refused like a new connection would be, and the connection
+         * closed, so the client goes elsewhere. */
+        nc_req_header(r, "Connection", "close");
+        nc_req_header(r, "Retry-After", "1");
+        return nc_req_problem(r, 503, "shutting_down", "Service Unavailable",
+                              "The service is shutting down; retry (on another instance).");
+    }
+    r->head_deadline_ms = 0; /* the head is complete */
+    /* The size of the message first: below libmicrohttpd's own limits
+     * (nc_router_conn_memory), so that these are problem documents too. */
+    if (r->uri_too_long) {
+        nc_req_header(r, "Connection", "close");
+        return nc_req_problem(
+            r, 414, "uri_too_long", "URI Too Long",
+            "The request target is longer than 3 x MAX_QUERY_BYTES + 1024 bytes.");
+    }
+    struct hdr_scan h = {0, 0, 0, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, router_scan_header, &h);
+    if (h.bytes > NC_ROUTER_HEADERS_MAX || h.count > NC_ROUTER_HEADERS_COUNT_MAX) {
+        nc_req_header(r, "Connection", "close");
+        return nc_req_problem(r, 431, "headers_too_large", "Request Header Fields Too Large",
+                              "The request has more than 100 header fields or 8192 bytes of them.");
+    }
+    if (!router_framing_ok(&h)) {
         nc_req_header(r, "Connection", "close");
         return nc_req_problem(r, 400, "bad_framing", "Bad Request",
                               "Conflicting or unsupported Content-Length/Transfer-Encoding.");

@@ -3,7 +3,22 @@
  * One pass of a loop: handle ready Redis sockets (replies resume suspended
  * connections), expire Redis deadlines, MHD_run() (parses requests, runs
  * handlers, sends responses), then one Redis flush, so that every command
- * issued during the pass leaves in a single write. */
+ * issued during the pass leaves in a single write.
+ *
+ * Stopping runs in phases on every worker at once, a barrier between
+ * them, because a request may wait on a flight another worker owns (its
+ * answer then comes through the request's own worker's mailbox):
+ *   1. stop accepting; a new request on a kept-alive connection gets 503
+ *      shutting_down; requests in flight run on until every worker is idle
+ *      or SHUTDOWN_GRACE_MS is over. Barrier.
+ *   2. each worker ends the flights it owns (stale copy or 503
+ *      shutting_down), posting to other workers' mailboxes. Barrier: from
+ *      here nothing posts to any mailbox.
+ *   3. each worker delivers its mailbox, closes Redis (pending commands
+ *      fail, their requests answer), and runs its daemon until every
+ *      answer is sent or STOP_FLUSH_MS passes. Nothing is left suspended,
+ *      so MHD_stop_daemon() may run: it closes the remaining (idle)
+ *      connections. */
 #include "normcache/server.h"
 
 #include <arpa/inet.h>
@@ -16,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +39,7 @@
 #include "normcache/breaker.h"
 #include "normcache/cache.h"
 #include "normcache/counters.h"
+#include "normcache/iplimit.h"
 #include "normcache/log.h"
 #include "normcache/pubsub.h"
 #include "normcache/recs.h"
@@ -30,12 +47,17 @@
 #include "normcache/store.h"
 #include "normcache/worker.h"
 
+/* After the grace period: how long answers already queued may take to
+ * leave before the connections are closed. */
+#define STOP_FLUSH_MS 1000
+
 struct nc_loop {
     struct nc_worker w; /* what the loop's requests see */
     struct nc_server *srv;
     struct MHD_Daemon *daemon;
     pthread_t thread;
     int started;
+    atomic_int busy; /* 0 once stopping and no request is active (phase 1) */
     int epfd;
     int wakefd;
     int mhd_fd;
@@ -43,22 +65,51 @@ struct nc_loop {
 
 struct nc_server {
     const struct nc_config *cfg;
-    struct nc_breaker breaker; /* one Redis, one breaker for every worker */
+    struct nc_breaker breaker;  /* one Redis, one breaker for every worker */
+    struct nc_iplimit *iplimit; /* HTTP_MAX_CONNECTIONS_PER_IP across workers; NULL: none */
     int nloops;
     struct nc_loop *loops;
     int port;
     atomic_int stopping;
+    /* The stop barrier: bar_total threads (those started) meet at each. */
+    pthread_mutex_t bar_lock;
+    pthread_cond_t bar_cond;
+    int bar_total, bar_count, bar_gen;
 };
 
+static void stop_barrier(struct nc_server *srv)
+{
+    pthread_mutex_lock(&srv->bar_lock);
+    int gen = srv->bar_gen;
+    if (++srv->bar_count >= srv->bar_total) {
+        srv->bar_count = 0;
+        srv->bar_gen++;
+        pthread_cond_broadcast(&srv->bar_cond);
+    } else {
+        while (gen == srv->bar_gen)
+            pthread_cond_wait(&srv->bar_cond, &srv->bar_lock);
+    }
+    pthread_mutex_unlock(&srv->bar_lock);
+}
+
+static int all_idle(struct nc_server *srv)
+{
+    for (int i = 0; i < srv->bar_total; i++)
+        if (atomic_load(&srv->loops[i].busy))
+            return 0;
+    return 1;
+}
+
+/* libmicrohttpd's messages (MHD_USE_ERROR_LOG): log.c redacts arguments
+ * that may be client bytes, escapes and cuts the line. Most are about one
+ * client's connection (closed mid-request, reset) and would flood the log
+ * under attack: debug. Running out of file descriptors (accept failing,
+ * accept suspended at a resource limit) concerns the whole service: warn. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    nc_log_write(NC_LOG_WARN, msg, "\"source\":\"libmicrohttpd\"");
+    int severe = strstr(fmt, "resource limit") || strstr(fmt, "Error accepting connection");
+    nc_log_foreign(severe ? NC_LOG_WARN : NC_LOG_DEBUG, "libmicrohttpd", fmt, ap);
 }
 
 static int fill_addr(const struct nc_config *cfg, int port, struct sockaddr_storage *ss,
@@ -136,6 +187,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->srv = srv;
     l->w.id = id;
     l->w.cfg = cfg;
+    l->w.iplimit = srv->iplimit;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -164,20 +216,21 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     struct sockaddr_storage ss;
     socklen_t len;
     int fam = fill_addr(cfg, srv->port, &ss, &len);
-    /* Connection memory holds the request line and headers: leave room for
-     * a MAX_QUERY_BYTES query percent-encoded (x3). */
-    size_t mem = 8 * 1024 + 3 * cfg->max_query_bytes;
+    /* Connection memory holds the request line and headers: room beyond
+     * the router's own limits on both (router.h). */
+    size_t mem = nc_router_conn_memory(cfg);
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-                         (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
+                         MHD_USE_ERROR_LOG | (fam == AF_INET6 ? MHD_USE_IPv6 : 0);
     l->daemon = MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, nc_router_access, &l->w, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->conn_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION,
-        nc_router_connection, &l->w, MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_END);
+        flags, (uint16_t)srv->port, nc_router_accept, &l->w, nc_router_access, &l->w,
+        /* The logger first, or libmicrohttpd complains on stderr. */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->w, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->conn_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->conn_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
+        nc_router_completed, &l->w, MHD_OPTION_NOTIFY_CONNECTION, nc_router_connection, &l->w,
+        MHD_OPTION_URI_LOG_CALLBACK, nc_router_uri_log, &l->w, MHD_OPTION_END);
     if (!l->daemon) {
         snprintf(err, errlen, "cannot start HTTP listener on %s:%d", cfg->bind_addr, srv->port);
         return -1;
@@ -235,7 +288,9 @@ static void loop_pass(struct nc_loop *l, int timeout)
     nc_recs_tick(&l->w, now);
     nc_cache_tick(&l->w, now);
     MHD_run(l->daemon);
+    nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
+    nc_log_flush(); /* the access lines of this pass, in one write */
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
     if (l->w.conns_peak >= 256 && l->w.conns < l->w.conns_peak / 4) {
@@ -244,36 +299,86 @@ static void loop_pass(struct nc_loop *l, int timeout)
     }
 }
 
+/* Phase 3's passes: the Redis connection is gone; MHD, the mailbox and
+ * what is left of the upstream client only. */
+static void loop_flush_pass(struct nc_loop *l, int timeout)
+{
+    struct epoll_event evs[64];
+    int n = epoll_wait(l->epfd, evs, 64, timeout);
+    for (int i = 0; i < n; i++) {
+        void *p = evs[i].data.ptr;
+        if (p == &l->wakefd) {
+            uint64_t v;
+            ssize_t r = read(l->wakefd, &v, sizeof v);
+            (void)r;
+        } else if (p != &l->mhd_fd && !nc_cache_on_event(&l->w, p))
+            nc_recs_on_event(&l->w, p, evs[i].events);
+    }
+    MHD_run(l->daemon);
+    nc_log_flush();
+}
+
+static void loop_stop(struct nc_loop *l)
+{
+    struct nc_server *srv = l->srv;
+    /* 1: no new connections, no new requests; those in flight (waiting on
+     * Redis, the upstream, another instance) get the grace period, which
+     * ends early once every worker is idle. */
+    l->w.stopping = 1;
+    MHD_socket ls = MHD_quiesce_daemon(l->daemon);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
+    for (;;) {
+        atomic_store(&l->busy, l->w.active > 0);
+        int64_t now = nc_now_ms();
+        if (now >= deadline || all_idle(srv))
+            break;
+        int t = loop_timeout(l, now);
+        if (t > deadline - now)
+            t = (int)(deadline - now);
+        loop_pass(l, t > 20 ? 20 : t);
+    }
+    if (l->w.active > 0)
+        nc_logf(NC_LOG_WARN, "worker %d: %d requests still in flight after the grace period",
+                l->w.id, l->w.active);
+    stop_barrier(srv);
+
+    /* 2: every worker ends its flights; waiters elsewhere get mail. Lease
+     * waiters are this worker's own: answered 503 shutting_down. */
+    nc_recs_worker_shutdown(&l->w);
+    nc_cache_worker_shutdown(&l->w);
+    nc_store_flush(l->w.store); /* lock releases */
+    stop_barrier(srv);
+
+    /* 3: nobody posts any more. Deliver, fail what waits on Redis, send. */
+    nc_recs_worker_drain(&l->w);
+    nc_store_free(l->w.store);
+    l->w.store = NULL;
+    int64_t flush_end = nc_now_ms() + STOP_FLUSH_MS;
+    MHD_run(l->daemon);
+    while (l->w.active > 0 && nc_now_ms() < flush_end)
+        loop_flush_pass(l, 10);
+    if (l->w.suspended > 0) {
+        /* A bug: MHD_stop_daemon() would abort the process. Leave the
+         * daemon to the exit rather than crash. */
+        nc_logf(NC_LOG_ERROR, "worker %d: %d requests still suspended at stop", l->w.id,
+                l->w.suspended);
+        l->daemon = NULL;
+        return;
+    }
+    MHD_stop_daemon(l->daemon);
+    l->daemon = NULL;
+}
+
 static void *loop_main(void *arg)
 {
     struct nc_loop *l = arg;
     struct nc_server *srv = l->srv;
     while (!atomic_load(&srv->stopping))
         loop_pass(l, loop_timeout(l, nc_now_ms()));
-
-    /* Graceful stop: no new connections; requests already being handled
-     * (including ones waiting on Redis or the upstream) finish. */
-    MHD_socket ls = MHD_quiesce_daemon(l->daemon);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
-    int64_t deadline = nc_now_ms() + srv->cfg->shutdown_grace_ms;
-    while (l->w.active > 0 && nc_now_ms() < deadline) {
-        int t = loop_timeout(l, nc_now_ms());
-        loop_pass(l, t > 50 ? 50 : t);
-    }
-    if (l->w.active > 0)
-        nc_logf(NC_LOG_WARN, "worker %d: %d requests still in flight after the grace period",
-                l->w.id, l->w.active);
-    /* Fail whatever still waits so that suspended connections resume and
-     * can be closed cleanly. */
-    nc_recs_worker_shutdown(&l->w);
-    nc_cache_worker_shutdown(&l->w);
-    nc_store_free(l->w.store);
-    l->w.store = NULL;
-    for (int i = 0; i < 5; i++)
-        MHD_run(l->daemon);
-    MHD_stop_daemon(l->daemon);
-    l->daemon = NULL;
+    loop_stop(l);
+    nc_log_thread_end(); /* nothing buffered is lost at the stop */
     return NULL;
 }
 
@@ -291,6 +396,7 @@ static void server_free(struct nc_server *srv)
             MHD_stop_daemon(l->daemon);
         nc_recs_worker_free(&l->w);
         nc_cache_worker_free(&l->w);
+        nc_buf_free(&l->w.logfields);
         nc_store_free(l->w.store);
         /* counter blocks stay registered until exit: a scrape may be
          * running in another thread right now. */
@@ -300,7 +406,56 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
+    pthread_cond_destroy(&srv->bar_cond);
+    pthread_mutex_destroy(&srv->bar_lock);
+    nc_iplimit_free(srv->iplimit);
     free(srv);
+}
+
+/* File descriptors the configuration can hold open at once: every
+ * connection of every worker, plus per worker its epoll, eventfd,
+ * listener, libmicrohttpd's epoll and wake-up fds and Redis, plus the
+ * upstream calls and some slack for logs, subscriber and libraries. */
+static rlim_t server_fds_needed(const struct nc_config *cfg)
+{
+    return (rlim_t)cfg->threads * ((rlim_t)cfg->conn_limit + 8) +
+           (rlim_t)cfg->upstream_max_inflight + 64;
+}
+
+/* Raises the soft RLIMIT_NOFILE towards the hard limit when it cannot
+ * hold the configured connections (as Redis does for maxclients), and
+ * says so when even the hard limit cannot: otherwise accepts would start
+ * failing well below HTTP_MAX_CONNECTIONS x THREADS with nothing said. */
+static void server_raise_nofile(const struct nc_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = server_fds_needed(cfg);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (want > old) {
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur > old)
+        nc_logf(NC_LOG_INFO, "raised the open files limit (RLIMIT_NOFILE) from %llu to %llu",
+                (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+    if (rl.rlim_cur < need) {
+        char f[160];
+        snprintf(f, sizeof f, "\"fd_limit\":%llu,\"fd_hard_limit\":%llu,\"fd_needed\":%llu",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need);
+        char msg[320];
+        snprintf(msg, sizeof msg,
+                 "open files limit %llu (hard %llu) is below the %llu that THREADS=%d x "
+                 "HTTP_MAX_CONNECTIONS=%d need: connections beyond it will be refused; raise "
+                 "the limit (ulimit -n, LimitNOFILE=) or lower the settings",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+                 (unsigned long long)need, cfg->threads, cfg->conn_limit);
+        nc_log_write(NC_LOG_WARN, msg, f);
+    }
 }
 
 int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen)
@@ -311,19 +466,31 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         return -1;
     }
     srv->cfg = cfg;
+    pthread_mutex_init(&srv->bar_lock, NULL);
+    pthread_cond_init(&srv->bar_cond, NULL);
+    server_raise_nofile(cfg);
+    if (cfg->conn_limit_per_ip > 0 && !(srv->iplimit = nc_iplimit_new(cfg->conn_limit_per_ip))) {
+        snprintf(err, errlen, "out of memory");
+        free(srv);
+        return -1;
+    }
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {
         snprintf(err, errlen, "cannot pick a port");
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }
-    for (int i = 0; i < cfg->threads; i++)
+    for (int i = 0; i < cfg->threads; i++) {
         srv->loops[i].epfd = srv->loops[i].wakefd = -1;
+        atomic_init(&srv->loops[i].busy, 1); /* until its worker says otherwise */
+    }
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
+        nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
     }
@@ -339,6 +506,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     for (int i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {
             snprintf(err, errlen, "pthread_create failed");
+            srv->bar_total = i;
             atomic_store(&srv->stopping, 1);
             for (int j = 0; j < i; j++)
                 pthread_join(srv->loops[j].thread, NULL);
@@ -355,6 +523,7 @@ void nc_server_stop(struct nc_server *srv)
 {
     if (!srv)
         return;
+    srv->bar_total = srv->nloops; /* all started (else start failed) */
     atomic_store(&srv->stopping, 1);
     for (int i = 0; i < srv->nloops; i++) {
         uint64_t one = 1;

@@ -112,6 +112,9 @@ int main(int argc, char **argv)
     nc_log_write(NC_LOG_INFO, "normcache started", desc.data);
     nc_buf_free(&desc);
 
+    /* One signal starts the stop. The signals stay blocked in every thread,
+     * so a second one during the grace period is ignored (not fatal): the
+     * grace period already bounds the stop. */
     int sig = 0;
     sigwait(&stop, &sig);
     nc_logf(NC_LOG_INFO, "received %s: stopping (grace %d ms)",

@@ -21,11 +21,13 @@ struct nc_config {
     int threads;
     size_t max_body_bytes;
     size_t max_query_bytes;
-    int batch_max_items; /* per _mget / _mset call */
-    int lease_ttl_ms;    /* a lease's life in Redis */
-    int lease_wait_ms;   /* a lease waiter's patience */
-    int conn_timeout_s;  /* idle HTTP connections are closed after this */
-    int conn_limit;      /* per worker */
+    int batch_max_items;   /* per _mget / _mset call */
+    int lease_ttl_ms;      /* a lease's life in Redis */
+    int lease_wait_ms;     /* a lease waiter's patience */
+    int conn_timeout_s;    /* idle HTTP connections are closed after this */
+    int conn_limit;        /* per worker */
+    int header_timeout_s;  /* a request head must be complete within this */
+    int conn_limit_per_ip; /* per client address, whole process; 0: none */
     char *auth_tokens[NC_CONFIG_MAX_TOKENS];
     size_t auth_token_lens[NC_CONFIG_MAX_TOKENS];
     int n_auth_tokens;

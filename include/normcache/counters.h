@@ -28,6 +28,11 @@ enum nc_route {
 };
 /* "cache_get", ...; "other" for anything out of range. */
 const char *nc_route_name(int route);
+/* The label of a request method in metrics and the access log: one of a
+ * fixed set of static names (GET HEAD PUT DELETE OPTIONS PATCH POST), or
+ * "OTHER" for anything else, NULL included. The client's bytes are never
+ * returned, so a method cannot forge a log field or grow the label set. */
+const char *nc_method_label(const char *method);
 
 enum nc_cache_result { NC_RES_HIT = 0, NC_RES_MISS, NC_RES_STALE, NC_RES_BYPASS, NC_RES__COUNT };
 enum nc_lease_event {

@@ -6,6 +6,9 @@
 #ifndef NC_LOG_H
 #define NC_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 #include "normcache/config.h"
 
 void nc_log_set_level(enum nc_log_level level);
@@ -15,6 +18,15 @@ int nc_log_enabled(enum nc_log_level level);
  * msg is escaped; fields are copied as they are (caller builds valid JSON). */
 void nc_log_write(enum nc_log_level level, const char *msg, const char *fields);
 
+/* The same, into this thread's batch (the access log on a worker thread):
+ * written by nc_log_flush, which the thread must call at the end of every
+ * loop pass and before it exits; a batch over 64 KiB is written at once. */
+void nc_log_write_batched(enum nc_log_level level, const char *msg, const char *fields);
+/* Writes this thread's batch (nothing when empty). */
+void nc_log_flush(void);
+/* Writes it and frees its memory: the last call of a thread that batched. */
+void nc_log_thread_end(void);
+
 /* printf-style message, no extra fields. */
 void nc_logf(enum nc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -23,6 +35,16 @@ void nc_logf(enum nc_log_level level, const char *fmt, ...) __attribute__((forma
         if (nc_log_enabled(NC_LOG_DEBUG))                                                          \
             nc_logf(NC_LOG_DEBUG, __VA_ARGS__);                                                    \
     } while (0)
+
+/* A line from another library (libmicrohttpd's logger): its printf-style
+ * message is formatted here with every %s argument that might carry client
+ * bytes (a request target, a header) replaced by "(redacted)"; short
+ * phrases and system error texts stay. Then escaped and cut like any msg;
+ * source names the library ("source" field). */
+void nc_log_foreign(enum nc_log_level level, const char *source, const char *fmt, va_list ap);
+/* The formatting step of nc_log_foreign, for tests: writes at most len
+ * bytes (NUL included) to out and returns the length written. */
+int nc_log_format_foreign(char *out, size_t len, const char *fmt, va_list ap);
 
 /* RFC 3339 UTC timestamp with milliseconds into buf (>= 32 bytes). */
 void nc_log_timestamp(char *buf, size_t len);

@@ -96,6 +96,14 @@ struct nc_req {
     int nhdr;
     int flags; /* route-specific marks, reset for every request */
     void *ext; /* route-specific state, released by handler->done */
+    /* The connection, for router.c (kept across keep-alive requests). */
+    struct nc_req *conn_prev, *conn_next; /* the worker's open connections */
+    int64_t head_deadline_ms;             /* head complete by then, or 408; 0: not reading one */
+    int64_t head_start_us;                /* when the head being read began */
+    unsigned char ip[16];                 /* client address key (iplimit.h) */
+    int ip_counted;                       /* counted in the per-address table */
+    int dropped;                          /* nc_req_drop ran: libmicrohttpd closes it next */
+    int uri_too_long;                     /* request target over nc_router_uri_max */
 };
 
 /* Allocates the request object of a new connection; NULL when out of
@@ -143,5 +151,15 @@ enum MHD_Result nc_req_reply_built(struct nc_req *r, int built, int status, cons
  * detail must never contain caller text (queries may be personal data). */
 enum MHD_Result nc_req_problem(struct nc_req *r, int status, const char *code, const char *title,
                                const char *detail);
+
+/* The head did not arrive within HTTP_HEADER_TIMEOUT_SECONDS: writes a 408
+ * problem straight to the socket (libmicrohttpd has not begun an answer:
+ * it is still reading the head), counts and logs it, then closes the
+ * connection as nc_req_drop does. */
+void nc_req_head_timeout(struct nc_req *r);
+/* Shuts the connection's socket down after writing raw[0..len) to it (raw
+ * may be NULL) without waiting: libmicrohttpd then sees the end of the
+ * stream and closes the connection, calling the usual hooks. */
+void nc_req_drop(struct nc_req *r, const char *raw, size_t len);
 
 #endif

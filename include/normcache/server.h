@@ -16,7 +16,9 @@ struct nc_server;
 int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *err, size_t errlen);
 
 /* Graceful stop: stop accepting, let in-flight requests finish for up to
- * SHUTDOWN_GRACE_MS, close Redis connections, join the workers, free. */
+ * SHUTDOWN_GRACE_MS, then answer every request still waiting (stale copy
+ * or 503 shutting_down), close Redis connections, join the workers, free
+ * (the phases: server.c). */
 void nc_server_stop(struct nc_server *srv);
 
 /* The port actually bound (useful with PORT=0). */

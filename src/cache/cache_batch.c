@@ -222,11 +222,15 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
         if (mset) {
             struct nc_cache_item ci;
             nc_cache_put_members(o, &ci, &e);
-            rc = nc_cache_put_send(r, it->key, (size_t)it->keylen, b->vals.data + it->voff,
-                                   it->vlen, it->ttl, ci.tags, on_item_set, it);
-            if (rc == 0 &&
-                nc_cache_lease_clear(r, it->key, (size_t)it->keylen, nc_cache_on_settle, r) != 0)
-                r->redis_failed = 1;
+            struct nc_cache_write wr = {it->key,
+                                        (size_t)it->keylen,
+                                        b->vals.data + it->voff,
+                                        it->vlen,
+                                        it->ttl,
+                                        ci.tags,
+                                        NULL,
+                                        0};
+            rc = nc_cache_put_send(r, &wr, on_item_set, it);
         } else {
             const char *argv[4] = {"GETRANGE", it->key, "0", end};
             size_t lens[4] = {8, (size_t)it->keylen, 1, (size_t)endlen};

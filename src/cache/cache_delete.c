@@ -142,10 +142,9 @@ enum MHD_Result nc_cache_delete_start(struct nc_req *r)
     struct nc_cache_err e;
     const char *tok = NULL;
     size_t toklen = 0;
-    int lease = nc_cache_lease_header(r, &tok, &toklen);
+    int lease = nc_cache_lease_header(r, &tok, &toklen, &e);
     if (lease < 0)
-        return nc_req_problem(r, 400, "invalid_lease", "Bad Request",
-                              "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
+        return nc_cache_err_reply(r, &e);
     if (nc_cache_key_from_args(r, &e) != 0)
         return nc_cache_err_reply(r, &e);
     if (!r->w->cfg->redis_enabled)

@@ -74,7 +74,6 @@ void nc_cache_on_settle(void *priv, redisReply *reply);
 
 /* r->flags of the cache routes. */
 enum {
-    NC_CACHE_F_LEASE_PUT = 1,     /* a PUT with the holder's token */
     NC_CACHE_F_LEASE_RELEASE = 2, /* a DELETE that releases a lease */
     NC_CACHE_F_LEASE_LOST = 4,    /* the token no longer held the lease */
 };
@@ -91,10 +90,23 @@ int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
 /* Checks value, ttl and tags, and derives the key into r->key and the TTL
  * into r->ttl; 0, or -1 with e. */
 int nc_cache_put_check(struct nc_req *r, const struct nc_cache_item *it, struct nc_cache_err *e);
-/* Sends one write (SET ... EX, or the tagged script); 0 or -1 (nothing
- * sent). cb(priv, reply) must end in nc_cache_settle(r). */
-int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const char *value,
-                      size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb,
+/* One write. token NULL: unconditional (and it ends any outstanding lease
+ * on the key, waking its waiters); else only while token holds the lease
+ * (the reply is then the error LEASELOST). */
+struct nc_cache_write {
+    const char *key;
+    size_t keylen;
+    const char *value;
+    size_t vlen;
+    int ttl;
+    const struct nc_json *tags; /* NULL or an array of valid tags */
+    const char *token;
+    size_t toklen;
+};
+/* Sends it: one SET ... EX (plus the lease clear), or one script for tags or
+ * a token. 0 or -1 (nothing sent). cb(priv, reply) must end in
+ * nc_cache_settle(r). */
+int nc_cache_put_send(struct nc_req *r, const struct nc_cache_write *wr, nc_store_cb *cb,
                       void *priv);
 
 enum MHD_Result nc_cache_get_start(struct nc_req *r);
@@ -108,8 +120,9 @@ enum MHD_Result nc_cache_delete_finish(struct nc_req *r);
 /* 1 when the request says Cache-Lease: acquire. */
 int nc_cache_lease_wanted(const struct nc_req *r);
 /* The Cache-Lease header as a token: 0 absent, 1 present (*tok, *len), -1
- * malformed. */
-int nc_cache_lease_header(const struct nc_req *r, const char **tok, size_t *len);
+ * malformed (e: 400 invalid_lease). */
+int nc_cache_lease_header(const struct nc_req *r, const char **tok, size_t *len,
+                          struct nc_cache_err *e);
 /* GET with Cache-Lease: acquire, once r->key is derived; and its answer
  * (from the resume hook). */
 enum MHD_Result nc_cache_lease_get_start(struct nc_req *r);
@@ -119,11 +132,12 @@ void nc_cache_lease_free(struct nc_req *r);
  * delete that did not go through a lease). cb(priv) must settle r. */
 int nc_cache_lease_clear(struct nc_req *r, const char *key, size_t keylen, nc_store_cb *cb,
                          void *priv);
-/* A holder's write of r->key: stored only while token holds the lease
- * (else the reply is the error LEASELOST). */
-int nc_cache_lease_put(struct nc_req *r, const char *token, size_t toklen, const char *value,
-                       size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb,
-                       void *priv);
+/* <key>:lease into out; its length or -1. */
+int nc_cache_lease_key(const char *key, size_t keylen, char out[NC_KEY_MAX]);
+/* The wake-up channel of key: <prefix>:_lease:<key>; its length. */
+#define NC_CACHE_CHANNEL_MAX (NC_KEY_MAX + 48)
+int nc_cache_lease_channel(const struct nc_config *cfg, const char *key,
+                           char out[NC_CACHE_CHANNEL_MAX]);
 /* Releases r->key's lease if token holds it: integer reply 1 or 0. */
 int nc_cache_lease_release(struct nc_req *r, const char *token, size_t toklen, nc_store_cb *cb);
 /* Counts a write refused because its lease was lost. */

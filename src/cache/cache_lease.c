@@ -66,11 +66,12 @@ struct lease_worker {
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lease_worker *all_workers;
 
-/* The value if any; else the lease if free; else wait. One round trip, and
- * atomic, so a value written between a GET and a SET NX cannot be missed. */
+/* The value if any (read as in cache_read.c: at most MAX_BODY_BYTES + 1
+ * bytes); else the lease if free; else wait. One round trip, and atomic, so
+ * a value written between a read and a SET NX cannot be missed. */
 static const char lease_get_script[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v then return {1, v, redis.call('PTTL', KEYS[1])} end "
+    "local v = redis.call('GETRANGE', KEYS[1], 0, ARGV[3]) "
+    "if v ~= '' then return {1, v, redis.call('PTTL', KEYS[1])} end "
     "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2} end "
     "return {3, redis.call('PTTL', KEYS[2])}";
 
@@ -79,27 +80,6 @@ static const char lease_get_script[] =
 static const char lease_clear_script[] =
     "if redis.call('DEL', KEYS[1]) == 1 then redis.call('PUBLISH', ARGV[1], KEYS[2]) end "
     "return 0";
-
-/* A holder's write: only while its token holds the lease; the write, the
- * lease's removal and the wake-up in one step. KEYS: key, lease, tag
- * indexes; ARGV: token, value, ttl, channel (see cache_write.c for the
- * tag index rules). */
-static const char lease_put_script[] =
-    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('LEASELOST the lease "
-    "is not held') end "
-    "local t = redis.call('TIME') "
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "local exp = now + tonumber(ARGV[3]) * 1000 "
-    "redis.call('SET', KEYS[1], ARGV[2], 'PXAT', exp) "
-    "for i = 3, #KEYS do "
-    "  redis.call('ZADD', KEYS[i], exp, KEYS[1]) "
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) "
-    "  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES') "
-    "  redis.call('PEXPIREAT', KEYS[i], top[2]) "
-    "end "
-    "redis.call('DEL', KEYS[2]) "
-    "redis.call('PUBLISH', ARGV[4], KEYS[1]) "
-    "return redis.status_reply('OK')";
 
 /* A holder gives its lease back (its computation failed). */
 static const char lease_release_script[] =
@@ -110,7 +90,7 @@ static const char lease_release_script[] =
 
 /* ------------------------------------------------------------ names */
 
-static int lease_key(const char *key, size_t keylen, char out[NC_KEY_MAX])
+int nc_cache_lease_key(const char *key, size_t keylen, char out[NC_KEY_MAX])
 {
     if (keylen + 6 >= NC_KEY_MAX)
         return -1;
@@ -119,24 +99,32 @@ static int lease_key(const char *key, size_t keylen, char out[NC_KEY_MAX])
     return (int)keylen + 6;
 }
 
-static int lease_channel(const struct nc_config *cfg, const char *key, char out[NC_KEY_MAX + 48])
+int nc_cache_lease_channel(const struct nc_config *cfg, const char *key,
+                           char out[NC_CACHE_CHANNEL_MAX])
 {
-    return snprintf(out, NC_KEY_MAX + 48, "%s:_lease:%s", cfg->key_prefix, key);
+    return snprintf(out, NC_CACHE_CHANNEL_MAX, "%s:_lease:%s", cfg->key_prefix, key);
 }
 
-int nc_cache_lease_header(const struct nc_req *r, const char **tok, size_t *len)
+static int lease_malformed(struct nc_cache_err *e)
+{
+    return nc_cache_err_set(e, 400, "invalid_lease",
+                            "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
+}
+
+int nc_cache_lease_header(const struct nc_req *r, const char **tok, size_t *len,
+                          struct nc_cache_err *e)
 {
     const char *h = nc_req_hdr(r, "Cache-Lease");
     if (!h)
         return 0;
     size_t n = strlen(h);
     if (n < 22 || n > NC_CACHE_LEASE_TOKEN_MAX)
-        return -1;
+        return lease_malformed(e);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)h[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-'))
-            return -1;
+            return lease_malformed(e);
     }
     *tok = h;
     *len = n;
@@ -201,6 +189,10 @@ static void on_lease_get(void *priv, redisReply *reply)
     struct nc_req *r = lr->r;
     lr->inflight = 0;
     r->outstanding--;
+    if (lr->state == LS_SHUTDOWN) { /* the stop answered for it */
+        lease_done(lr, LS_SHUTDOWN);
+        return;
+    }
     if (!reply) {
         r->redis_failed = 1;
         lease_done(lr, LS_NONE);
@@ -210,7 +202,11 @@ static void on_lease_get(void *priv, redisReply *reply)
                              reply->element[0]->type == REDIS_REPLY_INTEGER
                          ? reply->element[0]->integer
                          : 0;
-    if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
+    if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->len > r->w->cfg->max_body_bytes) {
+        nc_logf(NC_LOG_WARN, "redis value under %s is larger than MAX_BODY_BYTES: a miss", r->key);
+        lease_done(lr, LS_NONE);
+    } else if (kind == 1 && reply->elements == 3 && reply->element[1]->type == REDIS_REPLY_STRING) {
         nc_buf_reset(&r->out);
         if (nc_buf_append(&r->out, reply->element[1]->str, reply->element[1]->len) == 0) {
             r->have_value = 1;
@@ -250,14 +246,16 @@ static int lease_send(struct lease_req *lr)
 {
     struct nc_req *r = lr->r;
     char lk[NC_KEY_MAX], ttl[16];
-    int lkl = lease_key(r->key, (size_t)r->keylen, lk);
+    int lkl = nc_cache_lease_key(r->key, (size_t)r->keylen, lk);
     if (lkl < 0 || nc_rand_token(lr->token, sizeof lr->token) != 0)
         return -1;
+    char end[24];
     int tl = snprintf(ttl, sizeof ttl, "%d", r->w->cfg->lease_ttl_ms);
-    const char *argv[7] = {"EVAL", lease_get_script, "2", r->key, lk, lr->token, ttl};
-    size_t lens[7] = {4,           sizeof lease_get_script - 1, 1,         (size_t)r->keylen,
-                      (size_t)lkl, strlen(lr->token),           (size_t)tl};
-    if (nc_store_command(r->w->store, on_lease_get, lr, 7, argv, lens) != 0)
+    int el = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
+    const char *argv[8] = {"EVAL", lease_get_script, "2", r->key, lk, lr->token, ttl, end};
+    size_t lens[8] = {4,           sizeof lease_get_script - 1, 1,          (size_t)r->keylen,
+                      (size_t)lkl, strlen(lr->token),           (size_t)tl, (size_t)el};
+    if (nc_store_command(r->w->store, on_lease_get, lr, 8, argv, lens) != 0)
         return -1;
     r->outstanding++;
     lr->inflight = 1;
@@ -327,9 +325,9 @@ void nc_cache_lease_free(struct nc_req *r)
 int nc_cache_lease_clear(struct nc_req *r, const char *key, size_t keylen, nc_store_cb *cb,
                          void *priv)
 {
-    char lk[NC_KEY_MAX], ch[NC_KEY_MAX + 48];
-    int lkl = lease_key(key, keylen, lk);
-    int cl = lease_channel(r->w->cfg, key, ch);
+    char lk[NC_KEY_MAX], ch[NC_CACHE_CHANNEL_MAX];
+    int lkl = nc_cache_lease_key(key, keylen, lk);
+    int cl = nc_cache_lease_channel(r->w->cfg, key, ch);
     if (lkl < 0)
         return -1;
     const char *argv[6] = {"EVAL", lease_clear_script, "2", lk, key, ch};
@@ -337,56 +335,13 @@ int nc_cache_lease_clear(struct nc_req *r, const char *key, size_t keylen, nc_st
     return nc_cache_issue_for(r, cb, priv, 6, argv, lens);
 }
 
-int nc_cache_lease_put(struct nc_req *r, const char *token, size_t toklen, const char *value,
-                       size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb,
-                       void *priv)
-{
-    enum { MAXARGS = 3 + 2 + NC_CACHE_MAX_TAGS + 4 };
-    char lk[NC_KEY_MAX], ch[NC_KEY_MAX + 48], ttlbuf[16], nkeys[8];
-    char tagkeys[NC_CACHE_MAX_TAGS][NC_KEY_MAX];
-    const char *argv[MAXARGS];
-    size_t lens[MAXARGS];
-    int lkl = lease_key(r->key, (size_t)r->keylen, lk);
-    if (lkl < 0)
-        return -1;
-    int argc = 0, nt = 0;
-    argv[argc] = "EVAL";
-    lens[argc++] = 4;
-    argv[argc] = lease_put_script;
-    lens[argc++] = sizeof lease_put_script - 1;
-    argc++; /* numkeys, below */
-    argv[argc] = r->key;
-    lens[argc++] = (size_t)r->keylen;
-    argv[argc] = lk;
-    lens[argc++] = (size_t)lkl;
-    for (const struct nc_json *t = tags ? tags->child : NULL; t && nt < NC_CACHE_MAX_TAGS;
-         t = t->next) {
-        int kl = nc_cache_tag_key(r, t->str, t->len, tagkeys[nt]);
-        if (kl < 0)
-            return -1;
-        argv[argc] = tagkeys[nt++];
-        lens[argc++] = (size_t)kl;
-    }
-    argv[2] = nkeys;
-    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 2 + nt);
-    argv[argc] = token;
-    lens[argc++] = toklen;
-    argv[argc] = value;
-    lens[argc++] = vlen;
-    argv[argc] = ttlbuf;
-    lens[argc++] = (size_t)snprintf(ttlbuf, sizeof ttlbuf, "%d", ttl);
-    argv[argc] = ch;
-    lens[argc++] = (size_t)lease_channel(r->w->cfg, r->key, ch);
-    return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
-}
-
 int nc_cache_lease_release(struct nc_req *r, const char *token, size_t toklen, nc_store_cb *cb)
 {
-    char lk[NC_KEY_MAX], ch[NC_KEY_MAX + 48];
-    int lkl = lease_key(r->key, (size_t)r->keylen, lk);
+    char lk[NC_KEY_MAX], ch[NC_CACHE_CHANNEL_MAX];
+    int lkl = nc_cache_lease_key(r->key, (size_t)r->keylen, lk);
     if (lkl < 0)
         return -1;
-    int cl = lease_channel(r->w->cfg, r->key, ch);
+    int cl = nc_cache_lease_channel(r->w->cfg, r->key, ch);
     const char *argv[7] = {"EVAL", lease_release_script, "2", lk, r->key, token, ch};
     size_t lens[7] = {
         4, sizeof lease_release_script - 1, 1, (size_t)lkl, (size_t)r->keylen, toklen, (size_t)cl};

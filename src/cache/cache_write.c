@@ -38,23 +38,29 @@ static enum MHD_Result put_reply_bypass(struct nc_req *r)
     return nc_req_reply_built(r, rc, 200, "application/json");
 }
 
-/* Writes the value and adds the key to each tag's index, atomically. The
- * value's expiry is an absolute time (PXAT) that is also the member's
- * score, so a tag delete can tell an entry that still carries the tag
- * (same expiry) from one written again since without it. Dead members are
- * trimmed on every write, and the index expires with its longest-lived
- * member, so it never outlives what it names. */
-static const char put_tagged_script[] =
+/* A write with tags or a lease token, in one atomic step: with a token,
+ * only while it holds the lease (else the error LEASELOST); the value with
+ * an absolute expiry (PXAT) that is also its score in each tag's index, so
+ * a tag delete can tell an entry that still carries the tag (same expiry)
+ * from one written again since without it; dead index members trimmed and
+ * the index expiring with its longest-lived member, so it never outlives
+ * what it names; then the key's lease removed and its waiters woken.
+ * KEYS: key, its lease, tag indexes. ARGV: token or "", value, ttl,
+ * wake-up channel. */
+static const char write_script[] =
+    "if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
+    "  return redis.error_reply('LEASELOST the lease is not held') end "
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "local exp = now + tonumber(ARGV[2]) * 1000 "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PXAT', exp) "
-    "for i = 2, #KEYS do "
+    "local exp = now + tonumber(ARGV[3]) * 1000 "
+    "redis.call('SET', KEYS[1], ARGV[2], 'PXAT', exp) "
+    "for i = 3, #KEYS do "
     "  redis.call('ZADD', KEYS[i], exp, KEYS[1]) "
     "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) "
     "  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES') "
     "  redis.call('PEXPIREAT', KEYS[i], top[2]) "
     "end "
+    "if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[4], KEYS[1]) end "
     "return redis.status_reply('OK')";
 
 int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
@@ -112,31 +118,42 @@ int nc_cache_put_check(struct nc_req *r, const struct nc_cache_item *it, struct 
     return nc_cache_key_item(r, it->q, it->params, it->ctx, e);
 }
 
-int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const char *value,
-                      size_t vlen, int ttl, const struct nc_json *tags, nc_store_cb *cb, void *priv)
+int nc_cache_put_send(struct nc_req *r, const struct nc_cache_write *wr, nc_store_cb *cb,
+                      void *priv)
 {
     char ttlbuf[16];
-    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", ttl);
-    if (!tags || !tags->child) {
-        const char *argv[5] = {"SET", key, value, "EX", ttlbuf};
-        size_t lens[5] = {3, keylen, vlen, 2, (size_t)tl};
-        return nc_cache_issue_for(r, cb, priv, 5, argv, lens);
+    int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", wr->ttl);
+    if ((!wr->tags || !wr->tags->child) && !wr->token) {
+        /* The common write stays one plain SET ... EX; the lease clear
+         * goes out in the same write. */
+        const char *argv[5] = {"SET", wr->key, wr->value, "EX", ttlbuf};
+        size_t lens[5] = {3, wr->keylen, wr->vlen, 2, (size_t)tl};
+        if (nc_cache_issue_for(r, cb, priv, 5, argv, lens) != 0)
+            return -1;
+        if (nc_cache_lease_clear(r, wr->key, wr->keylen, nc_cache_on_settle, r) != 0)
+            r->redis_failed = 1;
+        return 0;
     }
-    /* EVAL script numkeys key tagkey... value ttl */
-    enum { MAXARGS = 3 + 1 + NC_CACHE_MAX_TAGS + 2 };
-    char tagkeys[NC_CACHE_MAX_TAGS][NC_KEY_MAX];
+    enum { MAXARGS = 3 + 2 + NC_CACHE_MAX_TAGS + 4 };
+    char tagkeys[NC_CACHE_MAX_TAGS][NC_KEY_MAX], lk[NC_KEY_MAX], ch[NC_CACHE_CHANNEL_MAX];
     const char *argv[MAXARGS];
     size_t lens[MAXARGS];
     char nkeys[8];
+    int lkl = nc_cache_lease_key(wr->key, wr->keylen, lk);
+    if (lkl < 0)
+        return -1;
     int argc = 0, nt = 0;
     argv[argc] = "EVAL";
     lens[argc++] = 4;
-    argv[argc] = put_tagged_script;
-    lens[argc++] = sizeof put_tagged_script - 1;
+    argv[argc] = write_script;
+    lens[argc++] = sizeof write_script - 1;
     argc++; /* numkeys, below */
-    argv[argc] = key;
-    lens[argc++] = keylen;
-    for (const struct nc_json *t = tags->child; t && nt < NC_CACHE_MAX_TAGS; t = t->next) {
+    argv[argc] = wr->key;
+    lens[argc++] = wr->keylen;
+    argv[argc] = lk;
+    lens[argc++] = (size_t)lkl;
+    for (const struct nc_json *t = wr->tags ? wr->tags->child : NULL; t && nt < NC_CACHE_MAX_TAGS;
+         t = t->next) {
         int kl = nc_cache_tag_key(r, t->str, t->len, tagkeys[nt]);
         if (kl < 0)
             return -1;
@@ -144,11 +161,15 @@ int nc_cache_put_send(struct nc_req *r, const char *key, size_t keylen, const ch
         lens[argc++] = (size_t)kl;
     }
     argv[2] = nkeys;
-    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 1 + nt);
-    argv[argc] = value;
-    lens[argc++] = vlen;
+    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 2 + nt);
+    argv[argc] = wr->token ? wr->token : "";
+    lens[argc++] = wr->token ? wr->toklen : 0;
+    argv[argc] = wr->value;
+    lens[argc++] = wr->vlen;
     argv[argc] = ttlbuf;
     lens[argc++] = (size_t)tl;
+    argv[argc] = ch;
+    lens[argc++] = (size_t)nc_cache_lease_channel(r->w->cfg, wr->key, ch);
     return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
 }
 
@@ -158,14 +179,12 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
         return nc_req_problem(r, 400, "unknown_parameter", "Bad Request",
                               "PUT takes its input from the JSON body, not the query string.");
     }
+    struct nc_cache_err e;
     const char *tok = NULL;
     size_t toklen = 0;
-    int lease = nc_cache_lease_header(r, &tok, &toklen);
+    int lease = nc_cache_lease_header(r, &tok, &toklen, &e);
     if (lease < 0)
-        return nc_req_problem(r, 400, "invalid_lease", "Bad Request",
-                              "Cache-Lease must be a lease token ([A-Za-z0-9_-]{22,64}).");
-    if (lease)
-        r->flags |= NC_CACHE_F_LEASE_PUT;
+        return nc_cache_err_reply(r, &e);
     struct nc_json_doc *doc = NULL;
     struct nc_json_err jerr;
     /* The body wraps value/params one level deeper than their own limit. */
@@ -173,7 +192,6 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
                       &jerr) != 0)
         return nc_req_problem(r, 400, "invalid_json", "Bad Request", jerr.msg);
     struct nc_cache_item it;
-    struct nc_cache_err e;
     if (nc_cache_put_members(nc_json_root(doc), &it, &e) != 0 ||
         nc_cache_put_check(r, &it, &e) != 0) {
         nc_json_doc_free(doc);
@@ -185,21 +203,9 @@ enum MHD_Result nc_cache_put_start(struct nc_req *r)
         nc_json_doc_free(doc);
         return nc_req_problem(r, 500, "internal", "Internal Error", "Out of memory.");
     }
-    int sent = -1;
-    if (!r->w->cfg->redis_enabled) {
-        /* fail open: not stored */
-    } else if (r->flags & NC_CACHE_F_LEASE_PUT) {
-        sent = nc_cache_lease_put(r, tok, toklen, r->scratch.data, r->scratch.len, r->ttl, it.tags,
-                                  on_set, r);
-    } else {
-        sent = nc_cache_put_send(r, r->key, (size_t)r->keylen, r->scratch.data, r->scratch.len,
-                                 r->ttl, it.tags, on_set, r);
-        /* A write without a lease ends any outstanding one (its holder's
-         * write then fails) and wakes its waiters. */
-        if (sent == 0 &&
-            nc_cache_lease_clear(r, r->key, (size_t)r->keylen, nc_cache_on_settle, r) != 0)
-            r->redis_failed = 1;
-    }
+    struct nc_cache_write wr = {r->key, (size_t)r->keylen, r->scratch.data,    r->scratch.len,
+                                r->ttl, it.tags,           lease ? tok : NULL, lease ? toklen : 0};
+    int sent = r->w->cfg->redis_enabled ? nc_cache_put_send(r, &wr, on_set, r) : -1;
     nc_json_doc_free(doc);
     if (sent != 0)
         return put_reply_bypass(r);

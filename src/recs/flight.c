@@ -13,6 +13,7 @@
 #include "normcache/hash.h"
 #include "normcache/counters.h"
 #include "normcache/rand.h"
+#include "normcache/pubsub.h"
 #include "recs_int.h"
 
 #define TABLE_SIZE 1024
@@ -30,7 +31,7 @@ struct nc_recs_result *nc_recs_result_new(int status, const char *body, size_t l
         return NULL;
     atomic_init(&res->ref, 1);
     res->status = status;
-    res->stored = res->bypass = 0;
+    res->stored = res->bypass = res->shutdown = 0;
     res->max_age_s = 0;
     res->len = len;
     if (body && len)
@@ -255,6 +256,8 @@ int nc_recs_flight_join(struct nc_recs_worker *rw, struct nc_req *r, const char 
 {
     const struct nc_config *cfg = rw->w->cfg;
     struct nc_recs_msg *wt = NULL;
+    if (rw->shutting_down)
+        return -3; /* flights are being failed: nothing may join or start one */
     if (r) {
         wt = calloc(1, sizeof *wt);
         if (!wt)
@@ -303,4 +306,20 @@ int nc_recs_flight_join(struct nc_recs_worker *rw, struct nc_req *r, const char 
         nc_recs_lock_try(f);
     }
     return 0;
+}
+
+/* Cross-instance wake-ups: the process's subscriber (pubsub.c) watches the
+ * recommendations namespace; a message's channel is a key whose rebuild
+ * (on any instance) just finished or failed. */
+static void flight_on_message(const char *channel, size_t len, void *ud)
+{
+    (void)ud;
+    nc_recs_wake(channel, len);
+}
+
+int nc_recs_sub_watch(const struct nc_config *cfg)
+{
+    char pattern[NC_KEY_MAX];
+    snprintf(pattern, sizeof pattern, "%s:%s:*", cfg->key_prefix, NC_RECS_NS);
+    return nc_pubsub_watch(pattern, flight_on_message, NULL);
 }

@@ -106,9 +106,22 @@ static enum MHD_Result answer_entry(struct nc_req *r, const struct nc_recs_entry
     return reply_body(r, e->status == 404 ? 404 : 200, e->body, e->len);
 }
 
+/* The service is stopping: the client should go to another instance. */
+static enum MHD_Result shutting_down(struct nc_req *r)
+{
+    r->cache = "MISS";
+    nc_req_header(r, "Connection", "close");
+    nc_req_header(r, "Retry-After", "1");
+    nc_req_header(r, "Cache-Status", "normcache; detail=shutting-down");
+    return nc_req_problem(r, 503, "shutting_down", "Service Unavailable",
+                          "The service is shutting down; retry (on another instance).");
+}
+
 static enum MHD_Result answer_result(struct nc_req *r, struct recs_req *rq)
 {
     struct nc_recs_result *res = rq->res;
+    if (res && res->shutdown)
+        return shutting_down(r);
     if (!res) { /* the flight could not allocate an answer */
         r->cache = "MISS";
         nc_req_header(r, "Retry-After", "1");
@@ -279,6 +292,8 @@ static enum MHD_Result go_upstream(struct nc_req *r, struct recs_req *rq)
             return answer_entry(r, stale, nc_wall_ms());
         if (rc == -2)
             return oom(r);
+        if (rc == -3)
+            return shutting_down(r);
         r->cache = "MISS";
         nc_req_header(r, "Retry-After", "1");
         nc_req_header(r, "Cache-Status", "normcache; detail=upstream-busy");

@@ -33,7 +33,7 @@ int nc_recs_worker_init(struct nc_worker *w, int epfd)
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, rw->mailfd, &e) != 0)
         return -1;
     if (w->cfg->redis_enabled)
-        nc_recs_sub_start(w->cfg);
+        nc_recs_sub_watch(w->cfg);
     return 0;
 }
 
@@ -43,16 +43,23 @@ void nc_recs_worker_shutdown(struct nc_worker *w)
     if (!rw)
         return;
     rw->shutting_down = 1;
-    /* Upstream calls still running: fail them so waiters get answers. */
+    /* Every flight still running ends now: its waiters here are resumed,
+     * those on other workers get a message in their mailboxes. */
     struct nc_recs_flight *f = rw->owned;
     while (f) {
         struct nc_recs_flight *next = f->onext;
         nc_recs_upstream_abort(f);
         if (atomic_load(&f->state) != F_DONE)
-            nc_recs_flight_finish(f, f->background ? NULL : nc_recs_result_new(503, NULL, 0));
+            nc_recs_flight_abandon(f);
         f = next;
     }
-    nc_recs_mailbox_drain(rw);
+}
+
+void nc_recs_worker_drain(struct nc_worker *w)
+{
+    struct nc_recs_worker *rw = w->recs;
+    if (rw)
+        nc_recs_mailbox_drain(rw);
 }
 
 void nc_recs_worker_free(struct nc_worker *w)
@@ -60,7 +67,6 @@ void nc_recs_worker_free(struct nc_worker *w)
     struct nc_recs_worker *rw = w->recs;
     if (!rw)
         return;
-    nc_recs_sub_stop();
     while (rw->owned) {
         struct nc_recs_flight *f = rw->owned;
         f->outstanding = 0;

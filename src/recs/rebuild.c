@@ -105,6 +105,22 @@ static int finish_with_stale(struct nc_recs_flight *f)
     return 1;
 }
 
+void nc_recs_flight_abandon(struct nc_recs_flight *f)
+{
+    /* Released so that another instance need not wait for its TTL; the
+     * release leaves in the store's last flush before it closes. */
+    lock_release(f);
+    if (finish_with_stale(f))
+        return;
+    struct nc_recs_result *res = NULL;
+    if (!f->background) {
+        res = nc_recs_result_new(503, NULL, 0);
+        if (res)
+            res->shutdown = 1;
+    }
+    nc_recs_flight_finish(f, res);
+}
+
 static void on_recheck(struct nc_recs_flight *f, redisReply *reply)
 {
     const struct nc_config *cfg = f->owner->w->cfg;

@@ -6,7 +6,6 @@
  *   rebuild.c  a flight's steps: Redis lock + re-read, waiting for another
  *              instance, storing the upstream's answer, renew, release
  *   upstream.c the upstream client: libcurl multi in the worker's epoll loop
- *   sub.c      the subscriber thread (PSUBSCRIBE on the namespace)
  *   handler.c  GET /products/recommendations
  *   loop.c     the worker hooks of recs.h
  *
@@ -36,9 +35,10 @@
  * out; reference-counted, freed by the last holder. */
 struct nc_recs_result {
     atomic_int ref;
-    int status; /* 200, 404 (negative), 502, 503, 504 */
-    int stored; /* the entry was written */
-    int bypass; /* Redis was not used */
+    int status;   /* 200, 404 (negative), 502, 503, 504 */
+    int stored;   /* the entry was written */
+    int bypass;   /* Redis was not used */
+    int shutdown; /* status 503: the service is stopping (not the upstream's fault) */
     long long max_age_s;
     size_t len;
     char body[];
@@ -76,7 +76,7 @@ struct nc_recs_worker {
     pthread_mutex_t mlock; /* guards mhead/mtail */
     struct nc_recs_msg *mhead, *mtail;
     struct nc_recs_flight *owned; /* this worker's flights (its thread only) */
-    int shutting_down;
+    int shutting_down;            /* no new flight starts (its thread only) */
     /* upstream.c: sockets curl has let go of, freed at the next tick (an
      * event for one may still be in the epoll batch being dispatched) */
     struct csock *csock_dead;
@@ -136,8 +136,9 @@ void nc_recs_table_remove(struct nc_recs_flight *f);
 
 /* Joins the flight for key or starts one (owned by rw). r, if given, waits
  * for the result: it is delivered through nc_recs_req_deliver(), possibly
- * before this returns. 0, -1 when the UPSTREAM_MAX_INFLIGHT cap is reached
- * or -2 when memory ran out (then nothing started and r is not a waiter). */
+ * before this returns. 0, -1 when the UPSTREAM_MAX_INFLIGHT cap is reached,
+ * -2 when memory ran out or -3 when rw is shutting down (then nothing
+ * started and r is not a waiter). */
 int nc_recs_flight_join(struct nc_recs_worker *rw, struct nc_req *r, const char *key,
                         const char *query, size_t qlen, int limit, int background,
                         const struct nc_recs_entry *stale, long long min_stored_ms);
@@ -156,6 +157,10 @@ void nc_recs_mailbox_drain(struct nc_recs_worker *rw);
 
 /* First step of a flight: SET NX the lock and re-read the key. */
 void nc_recs_lock_try(struct nc_recs_flight *f);
+/* Shutdown: releases the lock if held and finishes the flight with its
+ * stale copy, else a 503 shutdown result (owner's thread; the upstream
+ * transfer must be aborted first). */
+void nc_recs_flight_abandon(struct nc_recs_flight *f);
 /* Extends the lock while the upstream call runs. */
 void nc_recs_lock_renew(struct nc_recs_flight *f, int64_t now_ms);
 /* The upstream call ended: status is 200 or 404 (f->resp holds the body),
@@ -173,12 +178,11 @@ void nc_recs_upstream_abort(struct nc_recs_flight *f);
 void nc_recs_upstream_on_event(struct nc_recs_worker *rw, void *ptr, uint32_t events);
 void nc_recs_upstream_tick(struct nc_recs_worker *rw, int64_t now_ms);
 
-/* ------------------------------------------------------ sub.c */
+/* ------------------------------------------------------ flight.c: wake-ups */
 
-/* Starts the process's subscriber thread once (later calls do nothing). */
-void nc_recs_sub_start(const struct nc_config *cfg);
-/* Stops and joins it if running. */
-void nc_recs_sub_stop(void);
+/* Registers the recommendations pattern with the process's subscriber
+ * (pubsub.h; the server starts it once every worker is set up). 0 or -1. */
+int nc_recs_sub_watch(const struct nc_config *cfg);
 
 /* ------------------------------------------------------ handler.c */
 

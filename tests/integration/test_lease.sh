@@ -166,6 +166,19 @@ for ev in granted collapsed wait_timeout lost; do
 done
 check_match "... a wait timeout was counted" 'normcache_cache_leases_total\{event="wait_timeout"\} [1-9]' "$BODY"
 
+# ------------------------------------------------- shutdown with a waiter
+start_service "${COMMON[@]}" LEASE_TTL_MS=10000 SHUTDOWN_GRACE_MS=400 || finish
+req GET /cache/faq -G --data-urlencode 'q=at shutdown' -H "$ACQ"
+check_hdr "a lease is out before the stop" X-Cache MISS
+curl -s -o "$NC_TMP/w.body" -w '%{http_code}' --max-time 10 -G -H "$ACQ" \
+    --data-urlencode 'q=at shutdown' "http://127.0.0.1:$SVC_PORT/cache/faq" >"$NC_TMP/w.status" &
+WPID=$!
+sleep 0.3
+stop_service
+wait "$WPID"
+check_eq "SIGTERM answers a lease waiter 503" 503 "$(cat "$NC_TMP/w.status")"
+check_eq "... shutting_down" shutting_down "$(jget code "$NC_TMP/w.body")"
+
 # ------------------------------------------------------------ fail open
 start_service "${COMMON[@]}" REDIS_URL=redis://127.0.0.1:$(free_port)/0 || finish
 req GET /cache/faq -G --data-urlencode 'q=x' -H "$ACQ"

@@ -6,7 +6,8 @@
 # up, and the process exits 0 soon after the request is answered (not after
 # the whole grace period). With SHUTDOWN_GRACE_MS=500 and an upstream that
 # hangs, the process exits 0 within the grace period plus a margin, and the
-# waiting client is not left hanging.
+# waiting client gets 503 shutting_down (test_shutdown_inflight.sh covers
+# the other ways a request can be waiting at the stop).
 NC_DB=15
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/recs_lib.sh"
@@ -175,6 +176,10 @@ if start_service "UPSTREAM_URL=$STUB_URL" UPSTREAM_TIMEOUT_MS=20000 "SHUTDOWN_GR
         else
             client_result hang
             ok "hung upstream: the waiting client is not left hanging after the exit (got HTTP $CLIENT_STATUS)"
+            local_code=$(sed -n 's/.*"code":"\([a-z_]*\)".*/\1/p' "$NC_TMP/hang.body")
+            local_conn=$(tr -d '\r' <"$NC_TMP/hang.hdr" | awk -F': *' 'tolower($1) == "connection" {print tolower($2)}')
+            check_eq "hung upstream: the waiting client gets 503 shutting_down with Connection: close" \
+                "503 shutting_down close" "$CLIENT_STATUS $local_code $local_conn"
         fi
     fi
 fi

@@ -48,6 +48,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.upstream_url, "http://127.0.0.1:8081");
     assert_int_equal(cfg.stale_grace_s, 60);
     assert_int_equal(cfg.lock_wait_ms, 2500);
+    assert_int_equal(cfg.header_timeout_s, 10);
+    assert_int_equal(cfg.conn_limit_per_ip, 0);
     nc_config_free(&cfg);
 }
 
@@ -124,6 +126,10 @@ static void test_rejects(void **state)
         {"PORT", ""},
         {"PORT", " 80"},
         {"THREADS", "0"},
+        {"HTTP_HEADER_TIMEOUT_SECONDS", "0"},
+        {"HTTP_HEADER_TIMEOUT_SECONDS", "3601"},
+        {"HTTP_MAX_CONNECTIONS_PER_IP", "-1"},
+        {"HTTP_MAX_CONNECTIONS_PER_IP", "many"},
         {"BIND_ADDR", "localhost"},
         {"REDIS_ENABLED", "maybe"},
         {"REDIS_URL", "http://x"},

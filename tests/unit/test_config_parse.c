@@ -209,8 +209,10 @@ static void test_upstream_url(void **state)
     assert_int_equal(
         nc_config_parse_upstream_url("http://127.0.0.1:8081", out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, "http://127.0.0.1:8081");
-    static const char *bad[] = {"",           "ftp://x", "http://",  "https://", "h://x",
-                                "http://a b", "up:81",   "HTTP://x", "http:/x"};
+    static const char *bad[] = {"", "ftp://x", "http://", "https://", "h://x", "http://a b",
+                                "up:81", "HTTP://x", "http:/x",
+                                /* no host (found by tests/fuzz/fuzz_config) */
+                                "https:///", "http:///x", "http://:81", "http://?a", "http://#"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_refused(nc_config_parse_upstream_url(bad[i], out, sizeof out, err, sizeof err), err);
         assert_non_null(strstr(err, "http:// or https://"));

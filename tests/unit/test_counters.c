@@ -134,6 +134,26 @@ static void test_route_names(void **state)
     assert_string_equal(nc_route_name(NC_ROUTE__COUNT), "other");
 }
 
+/* Method labels come from a fixed set: never the client's bytes. */
+static void test_method_labels(void **state)
+{
+    (void)state;
+    assert_string_equal(nc_method_label("GET"), "GET");
+    assert_string_equal(nc_method_label("PATCH"), "PATCH");
+    assert_string_equal(nc_method_label("get"), "OTHER");
+    assert_string_equal(nc_method_label("GE\"T,\"level\":\"error"), "OTHER");
+    assert_string_equal(nc_method_label(NULL), "OTHER");
+    /* An invalid namespace label is never rendered. */
+    struct nc_counters *m = nc_counters_new();
+    assert_non_null(m);
+    nc_counters_cache(m, "bad\"}ns", NC_RES_HIT);
+    struct nc_buf b;
+    nc_buf_init(&b);
+    assert_int_equal(nc_counters_render(&b), 0);
+    assert_null(strstr(b.data, "bad\""));
+    nc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_cache_results_and_namespace_cap),
         cmocka_unit_test(test_upstream_and_redis),
         cmocka_unit_test(test_route_names),
+        cmocka_unit_test(test_method_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -307,6 +308,105 @@ static void test_timestamp(void **state)
     check_timestamp(small, strlen(small));
 }
 
+static void fmt_line_foreign(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    nc_log_foreign(NC_LOG_WARN, "libmicrohttpd", fmt, ap);
+    va_end(ap);
+}
+
+/* nc_log_format_foreign through a variadic wrapper, as libmicrohttpd calls
+ * its logger. */
+static int fmt_foreign(char *out, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = nc_log_format_foreign(out, len, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* Another library's message: numbers kept, phrases and system error texts
+ * kept, anything that may be client bytes (a path, a query, controls,
+ * non-ASCII, long strings) redacted; stars and length modifiers followed
+ * so later arguments stay aligned; the output is cut, never overrun. */
+static void test_foreign_redaction(void **state)
+{
+    (void)state;
+    char out[256];
+    fmt_foreign(out, sizeof out, "code %u (%s) conn %d", 414u, "URI Too Long", -3);
+    assert_string_equal(out, "code 414 (URI Too Long) conn -3");
+    fmt_foreign(out, sizeof out, "Failed to send data in request for `%s'. Error: %s\n",
+                "/cache/faq?q=secret", "Too many open files");
+    assert_string_equal(out, "Failed to send data in request for `(redacted)'. Error: Too many "
+                             "open files\n");
+    fmt_foreign(out, sizeof out, "[%s][%s][%s]", "GE\"T,\"level\":\"error", "a\x01b",
+                "caf\xc3\xa9");
+    assert_string_equal(out, "[(redacted)][(redacted)][(redacted)]");
+    fmt_foreign(out, sizeof out, "%.*s|%zu|%llu|%5d|%%|%ld|%s", 3, "abcdef", (size_t)7,
+                18446744073709551615ULL, 42, -9L, "end");
+    assert_string_equal(out, "abc|7|18446744073709551615|   42|%|-9|end");
+    char big[100];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    fmt_foreign(out, sizeof out, "<%s>", big);
+    assert_string_equal(out, "<(redacted)>");
+    char small[8];
+    int n = fmt_foreign(small, sizeof small, "%s and more", "words here");
+    assert_int_equal(n, 7);
+    assert_string_equal(small, "words h");
+}
+
+/* The line nc_log_foreign writes is one JSON object with a source field. */
+static void test_foreign_line(void **state)
+{
+    (void)state;
+    nc_log_set_level(NC_LOG_DEBUG);
+    struct capture c;
+    capture_start(&c);
+    fmt_line_foreign("Bad request line `%s'\n", "/x\"}{\n");
+    size_t outlen;
+    char *out = capture_end(&c, &outlen);
+    assert_non_null(
+        strstr(out, "\"msg\":\"Bad request line `(redacted)'\",\"source\":\"libmicrohttpd\"}\n"));
+    free(out);
+}
+
+static off_t captured_size(const struct capture *c)
+{
+    struct stat st;
+    assert_int_equal(fstat(fileno(c->file), &st), 0);
+    return st.st_size;
+}
+
+/* The access log's batch: nothing is written before the flush, everything
+ * after it, in whole lines; a batch over 64 KiB is written without waiting. */
+static void test_batched(void **state)
+{
+    (void)state;
+    nc_log_set_level(NC_LOG_INFO);
+    struct capture c;
+    capture_start(&c);
+    nc_log_write_batched(NC_LOG_DEBUG, "filtered", NULL);
+    for (int i = 0; i < 300; i++)
+        nc_log_write_batched(NC_LOG_INFO, "request",
+                             "\"status\":200,\"key\":\"fca:faq:0123456789abcdef\"");
+    assert_int_equal(captured_size(&c), 0); /* still in the batch */
+    nc_log_flush();
+    off_t after300 = captured_size(&c);
+    assert_true(after300 > 300 * 100);
+    for (int i = 0; i < 1000; i++) /* ~120 KiB: written on the way */
+        nc_log_write_batched(NC_LOG_INFO, "request", "\"status\":404");
+    assert_true(captured_size(&c) > after300);
+    nc_log_thread_end();
+    size_t len;
+    char *text = capture_end(&c, &len);
+    struct line l[1];
+    assert_int_equal(parse_lines(text, len, l, 0), 1300);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +416,9 @@ int main(void)
         cmocka_unit_test_teardown(test_logf_long, log_teardown),
         cmocka_unit_test_teardown(test_threads, log_teardown),
         cmocka_unit_test(test_timestamp),
+        cmocka_unit_test(test_foreign_redaction),
+        cmocka_unit_test_teardown(test_foreign_line, log_teardown),
+        cmocka_unit_test_teardown(test_batched, log_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,50 +27,25 @@
 
 #include "testutil.h"
 
-static pid_t redis_pid = -1;
+static struct test_redis redis;
+static pid_t redis_pid;
 static int redis_port;
-static char redis_dir[64];
 
 static int redis_start(void **state)
 {
     (void)state;
     nc_log_set_level(NC_LOG_ERROR);
-    snprintf(redis_dir, sizeof redis_dir, "/tmp/nc-test-store-XXXXXX");
-    if (!mkdtemp(redis_dir))
+    if (test_redis_start(&redis) != 0)
         return -1;
-    redis_port = test_free_port();
-    char port[16];
-    snprintf(port, sizeof port, "%d", redis_port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", redis_dir, "--loglevel", "warning", (char *)NULL);
-        _exit(127);
-    }
-    /* Ready when it accepts a connection (at most 5 s). */
-    for (int i = 0; i < 500; i++) {
-        int fd = test_connect(redis_port);
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        usleep(10000);
-    }
-    fprintf(stderr, "redis-server did not start on port %d\n", redis_port);
-    return -1;
+    redis_pid = redis.pid;
+    redis_port = redis.port;
+    return 0;
 }
 
 static int redis_stop(void **state)
 {
     (void)state;
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGCONT);
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", redis_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_redis_stop(&redis);
 }
 
 /* ------------------------------------------------------------- harness */

@@ -6,8 +6,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* A NULL-terminated list of NAME, VALUE pairs stands in for the
@@ -48,6 +52,63 @@ static inline int test_connect(int port)
     if (fd >= 0)
         close(fd);
     return -1;
+}
+
+/* A throwaway redis-server on a free loopback port, in a temporary folder
+ * of its own (tests never share or mock Redis). */
+struct test_redis {
+    pid_t pid;
+    int port;
+    char dir[64];
+};
+
+/* Starts it on port (0: a free one) and waits until it accepts connections
+ * (at most 5 s). 0 or -1. */
+static inline int test_redis_start_on(struct test_redis *t, int port_wanted)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/nc-test-redis-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    t->port = port_wanted ? port_wanted : test_free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->port);
+    t->pid = fork();
+    if (t->pid == 0) {
+        /* its start-up banner would mix with the test's own report */
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", t->dir, "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        int fd = test_connect(t->port);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        usleep(10000);
+    }
+    fprintf(stderr, "redis-server did not start on port %d\n", t->port);
+    return -1;
+}
+
+static inline int test_redis_start(struct test_redis *t)
+{
+    return test_redis_start_on(t, 0);
+}
+
+/* Stops it (also when stopped with SIGSTOP) and removes its folder. */
+static inline int test_redis_stop(struct test_redis *t)
+{
+    if (t->pid > 0) {
+        kill(t->pid, SIGCONT);
+        kill(t->pid, SIGTERM);
+        waitpid(t->pid, NULL, 0);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif
