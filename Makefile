@@ -37,7 +37,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench docker-test
+.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench docker-test \
+	openapi-lint
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
 all: $(BINS)
@@ -110,6 +111,10 @@ lint: check-layers
 
 check-layers:
 	@scripts/check_layers.sh
+
+# docs/openapi.yaml linted by Redocly CLI (pinned, from npm; see the script).
+openapi-lint:
+	@scripts/openapi_lint.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -9,7 +9,8 @@ set -euo pipefail
 PKGS=(build-essential pkg-config curl ca-certificates
       libmicrohttpd-dev libhiredis-dev libutf8proc-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev
-      redis-server redis-tools wrk prometheus python3 procps)
+      redis-server redis-tools wrk prometheus python3 procps
+      python3-jsonschema python3-yaml)
 
 check=""
 for a in "$@"; do
