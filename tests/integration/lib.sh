@@ -503,9 +503,11 @@ nc_record_response() {
         esac
     fi
     ct=${ct//[^A-Za-z0-9\/;=.+ -]/}
-    if [ "$STATUS" != 000 ] && [ -s "$NC_TMP/body" ]; then
+    # HEAD: curl -I writes the headers where the body would go.
+    if [ "$STATUS" != 000 ] && [ "$method" != HEAD ] && [ -s "$NC_TMP/body" ]; then
+        # req also runs in $(...) subshells: the pid keeps their files apart.
         NC_RESP_N=$((NC_RESP_N + 1))
-        bf=$NC_TMP/resp/$NC_RESP_N
+        bf=$NC_TMP/resp/$BASHPID.$NC_RESP_N
         cp "$NC_TMP/body" "$bf"
     fi
     printf '{"method":"%s","path":"%s","status":%d,"ctype":"%s","body":"%s","foreign":%d}\n' \

@@ -8,7 +8,7 @@ Each line of RESPONSES_JSONL (written by lib.sh's req) is one response:
 "body" (a file, "" when the body was empty), "foreign" (1: the test wrote
 the value with another client and says so, see lib.sh)}. For each: the status must be
 one the route documents (an undocumented status is a spec gap), the
-Content-Type one of its media types, and a JSON body must match its schema
+Content-Type one of its media types, and a JSON (or text) body must match its schema
 ($refs resolved). A method a path does not have, and a path the service
 does not have, are checked against the answers the router gives them (405,
 404 and the checks made before routing). Prints OK/FAIL/DIAG lines for
@@ -127,10 +127,21 @@ def check(rec):
     if media is None:
         fail(rec, "Content-Type %r not among %s" % (ctype[:60], sorted(content)))
         return
-    if not (ctype == "application/json" or ctype.endswith("+json")):
-        return
     with open(body_file, "rb") as f:
         raw = f.read()
+    if not (ctype == "application/json" or ctype.endswith("+json")):
+        if ctype.startswith("text/") and "schema" in media:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                fail(rec, "%s body is not UTF-8" % ctype)
+                return
+            err = jsonschema.exceptions.best_match(validator(media["schema"]).iter_errors(text))
+            if err is not None:
+                fail(rec, describe(err))
+                return
+            counts["validated"] += 1
+        return
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -158,7 +169,7 @@ with open(resp_path, encoding="utf-8") as f:
                 fails["unreadable response record (%s)" % e.__class__.__name__] = 1
 
 summary = ("%(requests)d responses: %(checked)d with a documented status, "
-           "%(validated)d JSON bodies valid, %(noanswer)d without an answer, "
+           "%(validated)d bodies valid, %(noanswer)d without an answer, "
            "%(foreign)d foreign non-JSON values excused" % counts)
 for k, n in sorted(fails.items()):
     print("FAIL openapi: %s%s" % (k, " (x%d)" % n if n > 1 else ""))
