@@ -38,7 +38,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
 .PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench \
-        docker-test asan tsan
+        docker-test asan tsan openapi-lint
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
 all: $(BINS)
@@ -141,6 +141,10 @@ lint: check-layers
 
 check-layers:
 	@scripts/check_layers.sh
+
+# docs/openapi.yaml linted by Redocly CLI (pinned, from npm; see the script).
+openapi-lint:
+	@scripts/openapi_lint.sh
 
 clean:
 	rm -rf $(BUILD)

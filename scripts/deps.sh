@@ -12,7 +12,7 @@ PKGS=(build-essential pkg-config curl ca-certificates
       libmicrohttpd-dev libhiredis-dev libutf8proc-dev
       libcurl4-openssl-dev libssl-dev libcmocka-dev
       redis-server redis-tools wrk prometheus python3 procps
-      libasan8 libubsan1 libtsan2 liblsan0)
+      libasan8 libubsan1 libtsan2 liblsan0 python3-jsonschema python3-yaml)
 
 check=""
 for a in "$@"; do

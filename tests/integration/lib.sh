@@ -88,6 +88,11 @@ case $NC_PY in
 esac
 : >"$NC_TMP/all-bodies"
 : >"$NC_TMP/all-headers"
+# One JSON line per req response (method, path template, status, Content-Type,
+# body file), validated against docs/openapi.yaml by finish.
+: >"$NC_TMP/responses.jsonl"
+mkdir -p "$NC_TMP/resp"
+NC_RESP_N=0
 
 # ---------------------------------------------------------------------------
 # Results
@@ -244,6 +249,7 @@ EOF
 # finish: stops a running service, prints a tally, exits 1 on any failure.
 finish() {
     [ -n "$SVC_PID" ] && stop_service
+    openapi_check
     echo "# $NC_SCRIPT: $NC_PASS ok, $NC_FAIL not ok"
     # Keep the service logs of a failing script (tests/run.sh's log dir).
     local logdir=${NC_TEST_LOGDIR:-$BUILD/test-logs}
@@ -464,7 +470,7 @@ service_alive() { [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; }
 # in $NC_TMP/body, the final header block in $NC_TMP/hdr.last. PATH is sent
 # as is (no globbing, no dot-segment removal).
 req() {
-    local method=$1 path=$2 out line hb=""
+    local method=$1 path=$2 out line hb="" ct=""
     shift 2
     LAST_REQ="$method $path $*"
     : >"$NC_TMP/body"
@@ -480,7 +486,8 @@ req() {
     # bash from here on: this runs for every request.
     while IFS= read -r line || [ -n "$line" ]; do
         line=${line%$'\r'}
-        [[ $line == HTTP/* ]] && hb=""
+        [[ $line == HTTP/* ]] && hb="" ct=""
+        [[ ${line,,} == content-type:* ]] && ct=${line#*:}
         hb+="$line"$'\n'
     done <"$NC_TMP/hdr"
     printf '%s' "$hb" >"$NC_TMP/hdr.last"
@@ -489,7 +496,53 @@ req() {
     while [[ $BODY == *$'\n' ]]; do BODY=${BODY%$'\n'}; done
     printf '%s\n' "$BODY" >>"$NC_TMP/all-bodies"
     printf '%s' "$hb" >>"$NC_TMP/all-headers"
+    nc_record_response "$method" "$path" "$ct"
     return 0
+}
+# nc_record_response METHOD PATH CONTENT_TYPE: appends the last response to
+# $NC_TMP/responses.jsonl (the path as its template in docs/openapi.yaml; the
+# body copied when not empty). Plain bash but for one cp. A request made with
+# NC_FOREIGN_VALUE=1 reads a value another client wrote, which may not be
+# JSON: such a body is excused (and counted) where the spec says "any JSON".
+nc_record_response() {
+    local method=$1 p=${2%%\?*} ct=$3 tpl bf=""
+    [[ $method =~ ^[A-Z]{1,16}$ ]] || method=OTHER
+    if [[ $p =~ ^/cache/[^/]+$ ]]; then
+        tpl='/cache/{ns}'
+    elif [[ $p =~ ^/cache/[^/]+/(_mget|_mset)$ ]]; then
+        tpl="/cache/{ns}/${BASH_REMATCH[1]}"
+    else
+        case $p in
+        /products/recommendations | /healthz | /readyz | /metrics) tpl=$p ;;
+        *) tpl="(other)" ;;
+        esac
+    fi
+    ct=${ct//[^A-Za-z0-9\/;=.+ -]/}
+    # HEAD: curl -I writes the headers where the body would go.
+    if [ "$STATUS" != 000 ] && [ "$method" != HEAD ] && [ -s "$NC_TMP/body" ]; then
+        # req also runs in $(...) subshells: the pid keeps their files apart.
+        NC_RESP_N=$((NC_RESP_N + 1))
+        bf=$NC_TMP/resp/$BASHPID.$NC_RESP_N
+        cp "$NC_TMP/body" "$bf"
+    fi
+    printf '{"method":"%s","path":"%s","status":%d,"ctype":"%s","body":"%s","foreign":%d}\n' \
+        "$method" "$tpl" "$((10#$STATUS))" "$ct" "$bf" "${NC_FOREIGN_VALUE:-0}" \
+        >>"$NC_TMP/responses.jsonl"
+}
+# openapi_check: every response recorded by req against docs/openapi.yaml,
+# in one python process (tests/integration/openapi_check.py).
+openapi_check() {
+    [ -s "$NC_TMP/responses.jsonl" ] || return 0
+    local line
+    while IFS= read -r line; do
+        case $line in
+        "OK "*) ok "${line#OK }" ;;
+        "FAIL "*) notok "${line#FAIL }" ;;
+        "DIAG "*) diag "${line#DIAG }" ;;
+        *) [ -n "$line" ] && notok "openapi: checker: ${line:0:300}" ;;
+        esac
+    done < <("$NC_PY" "$NC_ROOT/tests/integration/openapi_check.py" "$NC_ROOT/docs/openapi.yaml" \
+        "$NC_TMP/responses.jsonl" 2>&1)
 }
 # hdr NAME: value of the last occurrence of a header in the last response
 # (leading and trailing blanks removed).

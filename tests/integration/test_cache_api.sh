@@ -224,7 +224,7 @@ get_q faq "wrong type"
 check_body "and the new value is served" '"now a string"'
 rcli DEL "$WK" >/dev/null
 rcli SET "$WK" 'not json {' >/dev/null
-get_q faq "wrong type"
+NC_FOREIGN_VALUE=1 get_q faq "wrong type"
 check_status "a non-JSON string written by someone else never causes a 5xx" 200 404
 
 # ---------------------------------------------- keep-alive connection reuse

@@ -82,7 +82,7 @@ check_eq "a value of exactly MAX_BODY_BYTES is still a hit" "200 HIT $MAXB" "$ST
 # ------------------------------------------------------------ not JSON
 k=$(key_of "not json")
 rcli_at "$R" SET "$k" 'not json {' >/dev/null
-get_q odd "not json"
+NC_FOREIGN_VALUE=1 get_q odd "not json"
 check_eq "a value that is not JSON is served as stored (200 HIT, byte for byte)" "200 HIT not json {" \
     "$STATUS $(hdr X-Cache) $BODY"
 
