@@ -99,6 +99,8 @@ void nc_log_flush(void)
 {
     const char *p = log_batch.data;
     size_t left = log_batch.len;
+    if (!p || !left)
+        return;
     while (left > 0) {
         size_t n = left;
         if (n > LOG_WRITE_MAX) {
