@@ -53,7 +53,9 @@ fi
 
 if [ "$ENGINE" = podman ]; then
     need=()
+    # dnsname: container names resolve inside a network (podman 4.3 on CNI)
     for p in podman podman-compose buildah runc fuse-overlayfs slirp4netns uidmap \
+             golang-github-containernetworking-plugin-dnsname \
              debootstrap curl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
