@@ -254,7 +254,14 @@ out(not bad, "no GET under load got a 5xx or no answer (%d requests)" % len(rows
     *["%d requests: e.g. status %d after %.1f ms" % (len(bad), bad[0][2], bad[0][1])] if bad else [])
 before = [r for r in rows if r[0] < t_stop]
 nb = [r for r in before if (r[2], r[3]) != (200, "HIT")]
-out(before and not nb, "GETs before the stop are 200 HIT (%d)" % len(before),
+# Under a sanitizer (NC_TIME_SCALE > 1) the service runs several times
+# slower while REDIS_TIMEOUT_MS stays 100 ms (the figures below are about
+# it): a rare command may miss that deadline and answer BYPASS, which is the
+# specified fail-open answer. At scale 1 none may.
+allowed = 0 if scale == 1 else len(before) // 100
+nb_other = [r for r in nb if (r[2], r[3]) != (404, "BYPASS")]
+out(before and not nb_other and len(nb) <= allowed,
+    "GETs before the stop are 200 HIT (%d%s)" % (len(before), "" if scale == 1 else ", at most 1 %% BYPASS under a sanitizer"),
     *["%d of %d were not, e.g. %s %s" % (len(nb), len(before), nb[0][2], nb[0][3])] if nb else [])
 # For judging the figures: the same load's latency with Redis up (hits), on
 # this machine, in this run.
