@@ -188,7 +188,7 @@ static void on_lease_get(void *priv, redisReply *reply)
     struct lease_req *lr = priv;
     struct nc_req *r = lr->r;
     lr->inflight = 0;
-    r->outstanding--;
+    r->outstanding--; /* counted by nc_cache_issue_for; a wait keeps the request suspended */
     if (lr->state == LS_SHUTDOWN) { /* the stop answered for it */
         lease_done(lr, LS_SHUTDOWN);
         return;
@@ -255,9 +255,8 @@ static int lease_send(struct lease_req *lr)
     const char *argv[8] = {"EVAL", lease_get_script, "2", r->key, lk, lr->token, ttl, end};
     size_t lens[8] = {4,           sizeof lease_get_script - 1, 1,          (size_t)r->keylen,
                       (size_t)lkl, strlen(lr->token),           (size_t)tl, (size_t)el};
-    if (nc_store_command(r->w->store, on_lease_get, lr, 8, argv, lens) != 0)
+    if (nc_cache_issue_for(r, on_lease_get, lr, 8, argv, lens) != 0)
         return -1;
-    r->outstanding++;
     lr->inflight = 1;
     return 0;
 }

@@ -529,18 +529,25 @@ nc_record_response() {
         "$method" "$tpl" "$((10#$STATUS))" "$ct" "$bf" "${NC_FOREIGN_VALUE:-0}" \
         >>"$NC_TMP/responses.jsonl"
 }
+# result_line LINE: one line of a checker program, "OK name" / "FAIL name" /
+# "DIAG text", as ok / notok / diag. Returns 1 for any other line (the
+# caller decides what that is).
+result_line() {
+    case $1 in
+    "OK "*) ok "${1#OK }" ;;
+    "FAIL "*) notok "${1#FAIL }" ;;
+    "DIAG "*) diag "${1#DIAG }" ;;
+    *) return 1 ;;
+    esac
+}
+
 # openapi_check: every response recorded by req against docs/openapi.yaml,
 # in one python process (tests/integration/openapi_check.py).
 openapi_check() {
     [ -s "$NC_TMP/responses.jsonl" ] || return 0
     local line
     while IFS= read -r line; do
-        case $line in
-        "OK "*) ok "${line#OK }" ;;
-        "FAIL "*) notok "${line#FAIL }" ;;
-        "DIAG "*) diag "${line#DIAG }" ;;
-        *) [ -n "$line" ] && notok "openapi: checker: ${line:0:300}" ;;
-        esac
+        result_line "$line" || { [ -n "$line" ] && notok "openapi: checker: ${line:0:300}"; }
     done < <("$NC_PY" "$NC_ROOT/tests/integration/openapi_check.py" "$NC_ROOT/docs/openapi.yaml" \
         "$NC_TMP/responses.jsonl" 2>&1)
 }
@@ -824,11 +831,6 @@ PYEOF
 pyresults() {
     local line
     while IFS= read -r line; do
-        case $line in
-        "OK "*) ok "${line#OK }" ;;
-        "FAIL "*) notok "${line#FAIL }" ;;
-        "DIAG "*) diag "${line#DIAG }" ;;
-        *) [ -n "$line" ] && diag "$line" ;;
-        esac
+        result_line "$line" || { [ -n "$line" ] && diag "$line"; }
     done < <(python3 - "$@" 2>&1)
 }

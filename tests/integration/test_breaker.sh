@@ -293,12 +293,7 @@ if rec:
             *["%d of %d were not, e.g. %s %s" % (len(na), len(after), na[0][2], na[0][3])] if na else [])
 PYEOF
 while IFS= read -r line; do
-    case $line in
-    "OK "*) ok "${line#OK }" ;;
-    "FAIL "*) notok "${line#FAIL }" ;;
-    "DIAG "*) diag "${line#DIAG }" ;;
-    *) diag "$line" ;;
-    esac
+    result_line "$line" || diag "$line"
 done <"$NC_TMP/figures"
 
 # What the breaker logged (cooldowns), for the record.

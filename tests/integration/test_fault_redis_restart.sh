@@ -99,11 +99,8 @@ else:
 PYEOF
 while IFS= read -r line; do
     case $line in
-    "OK "*) ok "${line#OK }" ;;
-    "FAIL "*) notok "${line#FAIL }" ;;
-    "DIAG "*) diag "${line#DIAG }" ;;
     "BACK "*) BACK=${line#BACK } ;;
-    *) diag "$line" ;;
+    *) result_line "$line" || diag "$line" ;;
     esac
 done <"$NC_TMP/figures"
 
