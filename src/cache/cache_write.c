@@ -124,13 +124,20 @@ int nc_cache_put_send(struct nc_req *r, const struct nc_cache_write *wr, nc_stor
     char ttlbuf[16];
     int tl = snprintf(ttlbuf, sizeof ttlbuf, "%d", wr->ttl);
     if ((!wr->tags || !wr->tags->child) && !wr->token) {
-        /* The common write stays one plain SET ... EX; the lease clear
-         * goes out in the same write. */
+        /* The common write stays one plain SET ... EX, and ends any lease
+         * on the key with a plain UNLINK in the same write: a script here
+         * cost a sixth of PUT throughput. Waiters of that lease (a rare
+         * case: someone wrote without it) see the value at their next
+         * re-check; the holder's own write wakes them at once. */
+        char lk[NC_KEY_MAX];
+        int lkl = nc_cache_lease_key(wr->key, wr->keylen, lk);
         const char *argv[5] = {"SET", wr->key, wr->value, "EX", ttlbuf};
         size_t lens[5] = {3, wr->keylen, wr->vlen, 2, (size_t)tl};
-        if (nc_cache_issue_for(r, cb, priv, 5, argv, lens) != 0)
+        const char *uargv[2] = {"UNLINK", lk};
+        size_t ulens[2] = {6, (size_t)lkl};
+        if (lkl < 0 || nc_cache_issue_for(r, cb, priv, 5, argv, lens) != 0)
             return -1;
-        if (nc_cache_lease_clear(r, wr->key, wr->keylen, nc_cache_on_settle, r) != 0)
+        if (nc_cache_issue_for(r, nc_cache_on_settle, r, 2, uargv, ulens) != 0)
             r->redis_failed = 1;
         return 0;
     }
