@@ -349,7 +349,7 @@ cl_migrate_end() {
 #   metric_value NAME     the sum of a metric's samples in the running
 #                         service's /metrics (NAME may carry {labels}); 0
 #                         when absent
-CL_LOAD_PY=$NC_ROOT/tests/tools/cluster_load.py
+CL_LOAD_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster_load.py
 cl_load() { python3 "$CL_LOAD_PY" "$@" >"$NC_TMP/cl.sum" 2>"$NC_TMP/cl.err"; }
 clv() {
     local v
