@@ -327,8 +327,10 @@ HOSTPORT=$(free_port) || die "a free loopback port"
 export NORMCACHE_HOST_PORT=$HOSTPORT
 COMPOSE_UP=1
 # The image was built above from the same Dockerfile and tagged as the compose
-# file names it, so `up` starts it without building again.
-if "${COMPOSE[@]}" -p "$ID" up -d >"$LOGS/compose.log" 2>&1; then
+# file names it, so `up` starts it without building again. The default stack
+# by name: podman-compose 1.0.3 knows no profiles and would start the
+# optional cluster profile's services too.
+if "${COMPOSE[@]}" -p "$ID" up -d redis upstream normcache >"$LOGS/compose.log" 2>&1; then
     ok "compose: docker-compose.yml comes up (${COMPOSE[*]})"
 else
     die "compose: docker-compose.yml comes up (${COMPOSE[*]})" "$LOGS/compose.log"
