@@ -15,7 +15,7 @@ NC_DB=0 # its own cluster: the shared test redis is not used
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/cluster_lib.sh"
 
-BACK_MAX_MS=2000
+BACK_MAX_MS=$((2000 * NC_TIME_SCALE)) # 2 s (scaled under valgrind / sanitizers)
 cluster_start 3 1 || {
     notok "a 3-master, 3-replica cluster starts"
     finish
