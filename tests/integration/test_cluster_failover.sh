@@ -5,7 +5,9 @@
 #   - entries on every master, replicated (WAIT) before the crash;
 #   - 4 clients read them all the time; one master SIGKILLed;
 #   - no 5xx and no transport error at any moment (misses and BYPASS are
-#     allowed while the slots have no master), no wrong answer;
+#     allowed while the slots have no master), no wrong answer, and no
+#     error reply (-CLUSTERDOWN while the cluster is down) read as a value
+#     of another type;
 #   - once the cluster has promoted the replica, the service is back to full
 #     hits within 2 s: the time from the promotion to the last GET that was
 #     not a hit is printed ("# measured:") and judged;
@@ -56,6 +58,11 @@ check "full hits back within ${BACK_MAX_MS} ms of the promotion (last non-hit at
 check_eq "every GET from ${BACK_MAX_MS} ms after the promotion is a hit ($(clv gets_after_window "$A") GETs)" 0 \
     "$(clv nonhit_after_window "$A")"
 check "GETs ran after the window" test "$(clv gets_after_window "$A")" -gt 100
+# While the cluster is down every node answers -CLUSTERDOWN: an error reply,
+# to be served as BYPASS, never read as a foreign value under the key.
+foreign=$(grep -c 'is not a string' "$SVC_LOG")
+check_eq "no error reply taken for a value of another type (log lines 'is not a string')" 0 "$foreign"
+[ "$foreign" = 0 ] || diag "$(grep -m 1 'is not a string' "$SVC_LOG")"
 
 check "cluster ok after the failover" cl_wait_ok 10
 put_q fo "after the failover" '{"a":1}'
