@@ -69,9 +69,13 @@ put_q fo "after the failover" '{"a":1}'
 key=$(jget key)
 check_eq "PUT after the failover: stored" "200 true" "$STATUS $(jget stored)"
 check_eq "... on the master that serves its slot now" 1 "$(cl_cli "$(cl_key_owner "$key")" exists "$key")"
-cl_load check "$SVC" fo "$N" --tag f
-check_eq "all $N entries still hits" "$N 0" "$(clv hit) $(clv wrong)"
-req GET /readyz
-check_eq "/readyz: redis up" "200 up" "$STATUS $(jget redis)"
+# Each check on a fresh connection, which any worker may accept: every
+# worker must have followed the failover, not only those the load used.
+for c in 1 2 3 4; do
+    cl_load check "$SVC" fo "$N" --tag f
+    check_eq "all $N entries still hits (fresh connection $c)" "$N 0" "$(clv hit) $(clv wrong)"
+    req GET /readyz
+    check_eq "/readyz: redis up (fresh connection $c)" "200 up" "$STATUS $(jget redis)"
+done
 check_match "/readyz names the promoted master as up" "\"127\\.0\\.0\\.1:$CL_PROMOTED_PORT\":\"up\"" "$(jget nodes)"
 finish
