@@ -4,6 +4,7 @@
 #include "normcache/metrics_http.h"
 
 #include "normcache/counters.h"
+#include "normcache/sentinel.h"
 #include "normcache/store.h"
 
 static enum MHD_Result metrics_start(struct nc_req *r)
@@ -19,6 +20,12 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "breaker is open.\n# TYPE normcache_redis_breaker_open gauge\n"
                            "normcache_redis_breaker_open %d\n",
                            nc_store_state(s) == NC_REDIS_UP, nc_store_breaker_open(s));
+    if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_SENTINEL)
+        rc = nc_buf_printf(&r->out,
+                           "# HELP normcache_redis_failovers_total Redis master address changes "
+                           "followed (sentinel mode).\n# TYPE normcache_redis_failovers_total "
+                           "counter\nnormcache_redis_failovers_total %llu\n",
+                           (unsigned long long)nc_sentinel_failovers());
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -119,7 +119,7 @@ static int ps_target(const struct nc_config *cfg, char *host, size_t hostlen, in
                      uint64_t *gen)
 {
     *gen = 0;
-    if (cfg->redis_mode == NC_REDIS_MODE_SENTINEL)
+    if (cfg->redis_mode == NC_REDIS_SENTINEL)
         return nc_sentinel_master(host, hostlen, port, gen);
     snprintf(host, hostlen, "%s", cfg->redis_host);
     *port = cfg->redis_port;

@@ -431,7 +431,7 @@ static void *sn_main(void *arg)
 
 void nc_sentinel_start(const struct nc_config *cfg)
 {
-    if (!cfg->redis_enabled || cfg->redis_mode != NC_REDIS_MODE_SENTINEL ||
+    if (!cfg->redis_enabled || cfg->redis_mode != NC_REDIS_SENTINEL ||
         atomic_exchange(&sn_started, 1))
         return;
     sn_cfg = cfg;

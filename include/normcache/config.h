@@ -16,7 +16,7 @@
 
 /* TEMP until cluster's config lands */
 #define NC_REDIS_NODES_MAX 16
-enum nc_redis_mode { NC_REDIS_MODE_STANDALONE = 0, NC_REDIS_MODE_CLUSTER, NC_REDIS_MODE_SENTINEL };
+enum nc_redis_mode { NC_REDIS_STANDALONE = 0, NC_REDIS_CLUSTER, NC_REDIS_SENTINEL };
 struct nc_redis_node {
     char host[256];
     int port;
