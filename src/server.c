@@ -275,9 +275,9 @@ static void loop_pass(struct nc_loop *l, int timeout)
     int n = epoll_wait(l->epfd, evs, 64, timeout);
     for (int i = 0; i < n; i++) {
         void *p = evs[i].data.ptr;
-        if (p == l->w.store)
-            nc_store_on_event(l->w.store, evs[i].events);
-        else if (p == &l->wakefd) {
+        if (nc_store_on_event(l->w.store, p, evs[i].events))
+            continue;
+        if (p == &l->wakefd) {
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
             (void)r;
