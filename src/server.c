@@ -496,6 +496,8 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
+    /* Sentinel mode: the master's address before the stores are made. */
+    nc_sentinel_start(cfg);
     for (int i = 0; i < cfg->threads; i++) {
         srv->nloops = i + 1;
         if (loop_init(srv, &srv->loops[i], i, err, errlen) != 0) {
@@ -503,8 +505,6 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
             return -1;
         }
     }
-    /* Sentinel mode: the master's address before anyone connects. */
-    nc_sentinel_start(cfg);
     /* The workers registered what they listen for (lease wake-ups). */
     nc_pubsub_start(cfg);
     for (int i = 0; i < srv->nloops; i++) {
