@@ -14,19 +14,7 @@
 #include "normcache/config_parse.h"
 #include "normcache/normalise.h"
 
-/* TEMP until cluster's config lands */
-#define NC_REDIS_NODES_MAX 16
-enum nc_redis_mode { NC_REDIS_STANDALONE = 0, NC_REDIS_CLUSTER, NC_REDIS_SENTINEL };
-struct nc_redis_node {
-    char host[256];
-    int port;
-};
 struct nc_config {
-    enum nc_redis_mode redis_mode;
-    struct nc_redis_node redis_nodes[NC_REDIS_NODES_MAX];
-    int redis_nnodes;
-    char redis_sentinel_master[256];
-    char redis_sentinel_password[256];
     /* HTTP */
     int port;
     char bind_addr[64];
@@ -59,6 +47,8 @@ struct nc_config {
     int redis_timeout_ms;
     int breaker_failures;
     int breaker_cooldown_ms;
+    char redis_sentinel_master[256];   /* sentinel mode: the master's name (required) */
+    char redis_sentinel_password[256]; /* the sentinels' own requirepass; "": none */
     /* Cache */
     int ttl_s;
     int max_ttl_s;
