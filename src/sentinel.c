@@ -216,6 +216,11 @@ void nc_sentinel_request_resolve(void)
     }
 }
 
+int nc_sentinel_take_request(void)
+{
+    return atomic_exchange(&sn_want, 0);
+}
+
 static struct timeval ms_tv(int ms)
 {
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
@@ -379,7 +384,7 @@ static void sn_listen(redisContext *c, int wfd)
         }
         int64_t now = nc_now_ms();
         if ((atomic_load(&sn_want) && now >= not_before) || now >= next_check) {
-            atomic_store(&sn_want, 0);
+            nc_sentinel_take_request();
             if (sn_resolve() != 0)
                 atomic_store(&sn_want, 1); /* keep trying while it fails */
             now = nc_now_ms();
@@ -406,7 +411,7 @@ static void *sn_main(void *arg)
     int wfd = (int)(intptr_t)arg;
     int warned = 0;
     while (!atomic_load(&sn_stop)) {
-        atomic_store(&sn_want, 0);
+        nc_sentinel_take_request();
         if (sn_resolve() != 0) {
             if (!warned)
                 nc_logf(NC_LOG_WARN,

@@ -63,6 +63,9 @@ uint64_t nc_sentinel_failovers(void);
  * or refused connection). Any thread; never blocks; repeated calls before
  * the thread runs are one request. */
 void nc_sentinel_request_resolve(void);
+/* 1 when a request was made since the last call (and clears it): the
+ * thread's own check, and what tests observe. */
+int nc_sentinel_take_request(void);
 
 /* ------------------------------------------------ the thread */
 
