@@ -113,12 +113,23 @@ HOT_URL="http://127.0.0.1:$SVC_PORT/cache/sent?q=$(penc "hot key")"
     >"$NC_TMP/load.sum" 2>"$NC_TMP/load.err" &
 LOAD_PID=$!
 NC_PIDS+=("$LOAD_PID")
+# A second instance that sends nothing to Redis at all (no connection to
+# lose, and killed-master errors never reach it): only its sentinel
+# subscription can tell it about the switch in time.
+start_second_service REDIS_MODE=sentinel "REDIS_URL=$URL" REDIS_SENTINEL_MASTER=$MASTER_NAME \
+    LOG_REQUESTS=false || finish
 sleep 0.5
 sn_kill_master
 T_KILL=$SN_KILLED_MS
 sn_wait_switch 20
 check_eq "the sentinels announce +switch-master to the replica" "$RPORT" "$SN_NEW_MASTER_PORT"
 T_SWITCH=$SN_SWITCH_MS
+sleep 0.3
+IDLE=$(curl -s --max-time 5 "http://127.0.0.1:$SVC2_PORT/readyz")
+IDLE_MS=$(($(now_ms) - T_SWITCH))
+check_match "the idle instance follows +switch-master at once: /readyz names the new master $IDLE_MS ms after it" \
+    "\"nodes\":\\{\"127.0.0.1:$RPORT\":\"up\"\\}" "$IDLE"
+while IFS= read -r line; do diag "switch: $line"; done < <(grep -v '^ready' "$NC_TMP/switch.log")
 sleep 3
 touch "$NC_TMP/probe.stop"
 wait "$PROBE_PID"
