@@ -336,3 +336,40 @@ cl_migrate_end() {
     done
     return 0
 }
+
+# ---------------------------------------------------------------------------
+# For the integration scripts (need lib.sh): entries and load through the
+# service with tests/tools/cluster_load.py (see its --help).
+# ---------------------------------------------------------------------------
+#   cl_load ARGS...       runs cluster_load.py ARGS; key=value summary in
+#                         $NC_TMP/cl.sum (stderr in $NC_TMP/cl.err)
+#   clv NAME [FILE]       one summary value (0 when absent)
+#   cl_load_bg FILE ARGS... `cluster_load.py run` in the background, summary
+#                         in FILE; stopped by cl_load_stop (CL_LOAD_PID)
+#   metric_value NAME     the sum of a metric's samples in the running
+#                         service's /metrics (NAME may carry {labels}); 0
+#                         when absent
+CL_LOAD_PY=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster_load.py
+cl_load() { python3 "$CL_LOAD_PY" "$@" >"$NC_TMP/cl.sum" 2>"$NC_TMP/cl.err"; }
+clv() {
+    local v
+    v=$(sed -n "s/^$1=//p" "${2:-$NC_TMP/cl.sum}" | head -n 1)
+    echo "${v:-0}"
+}
+cl_load_bg() {
+    local out=$1
+    shift
+    rm -f "$NC_TMP/load.stop"
+    python3 "$CL_LOAD_PY" run "$@" --until "$NC_TMP/load.stop" >"$out" 2>"$out.err" &
+    CL_LOAD_PID=$!
+    NC_PIDS+=("$CL_LOAD_PID")
+}
+cl_load_stop() {
+    touch "$NC_TMP/load.stop"
+    wait "$CL_LOAD_PID" 2>/dev/null
+    nc_forget_pid "$CL_LOAD_PID"
+}
+metric_value() {
+    curl -s --max-time 5 "http://127.0.0.1:${2:-$SVC_PORT}/metrics" |
+        awk -v m="$1" 'index($0, m) == 1 && (length($0) == length(m) || substr($0, length(m) + 1, 1) ~ /[ {]/) { s += $NF } END { print s + 0 }'
+}
