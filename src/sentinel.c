@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -221,6 +222,20 @@ int nc_sentinel_take_request(void)
     return atomic_exchange(&sn_want, 0);
 }
 
+/* Why the last resolve failed (thread only): the one warning says it; each
+ * attempt is a debug line, since they repeat every SN_RETRY_MS. */
+static char sn_why[256];
+
+static void sn_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sn_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sn_why, sizeof sn_why, fmt, ap);
+    va_end(ap);
+    nc_logf(NC_LOG_DEBUG, "sentinel: %s", sn_why);
+}
+
 static struct timeval ms_tv(int ms)
 {
     return (struct timeval){ms / 1000, (ms % 1000) * 1000};
@@ -233,8 +248,7 @@ static redisContext *sn_connect(const char *host, int port, const char *user, co
     const struct nc_config *cfg = sn_cfg;
     redisContext *c = redisConnectWithTimeout(host, port, ms_tv(cfg->redis_connect_timeout_ms));
     if (!c || c->err) {
-        nc_logf(NC_LOG_DEBUG, "sentinel: connect to %s:%d failed: %s", host, port,
-                c ? c->errstr : "out of memory");
+        sn_fail("connect to %s:%d failed: %s", host, port, c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
         return NULL;
@@ -251,7 +265,7 @@ static redisContext *sn_connect(const char *host, int port, const char *user, co
         if (r)
             freeReplyObject(r);
         if (!ok) {
-            nc_logf(NC_LOG_WARN, "sentinel: AUTH refused by %s:%d", host, port);
+            sn_fail("AUTH refused by %s:%d", host, port);
             redisFree(c);
             return NULL;
         }
@@ -273,7 +287,7 @@ static int sn_check_role(const char *host, int port)
     redisReply *r = redisCommand(c, "ROLE");
     int ok = nc_sentinel_role_is_master(r);
     if (!ok)
-        nc_logf(NC_LOG_DEBUG, "sentinel: %s:%d does not say it is the master", host, port);
+        sn_fail("%s:%d does not answer ROLE with master", host, port);
     if (r)
         freeReplyObject(r);
     redisFree(c);
@@ -299,7 +313,7 @@ static int sn_resolve(void)
         if (r)
             freeReplyObject(r);
         if (rc != 0) {
-            nc_logf(NC_LOG_DEBUG, "sentinel %s:%d: %s", sn_nodes[i].host, sn_nodes[i].port, why);
+            sn_fail("sentinel %s:%d: %s", sn_nodes[i].host, sn_nodes[i].port, why);
             continue;
         }
         if (!sn_check_role(host, port))
@@ -415,9 +429,9 @@ static void *sn_main(void *arg)
         if (sn_resolve() != 0) {
             if (!warned)
                 nc_logf(NC_LOG_WARN,
-                        "sentinel: no sentinel gave a reachable master for %s; "
-                        "retrying",
-                        sn_cfg->redis_sentinel_master);
+                        "sentinel: no sentinel gave a reachable master for %s (last: %s); "
+                        "retrying every %d ms",
+                        sn_cfg->redis_sentinel_master, sn_why, SN_RETRY_MS);
             warned = 1;
             sn_wait(wfd, SN_RETRY_MS);
             continue;
