@@ -33,6 +33,8 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "# TYPE normcache_redis_slot_map_refreshes_total counter\n"
                            "normcache_redis_slot_map_refreshes_total %llu\n",
                            st.moved, st.ask, st.refreshes);
+        if (rc == 0)
+            rc = nc_cluster_render_node_up(&r->out);
     }
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }

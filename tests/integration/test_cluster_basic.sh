@@ -61,6 +61,10 @@ nodes=$(jget nodes)
 for m in "${M[@]}"; do
     check_match "/readyz names master 127.0.0.1:$m up" "\"127\\.0\\.0\\.1:$m\":\"up\"" "$nodes"
 done
+for m in "${M[@]}"; do
+    check_eq "metrics: normcache_redis_node_up for master $m is 1" 1 \
+        "$(metric "normcache_redis_node_up{node=\"127.0.0.1:$m\"}")"
+done
 check "slot map loaded (normcache_redis_slot_map_refreshes_total >= 1)" \
     test "$(metric normcache_redis_slot_map_refreshes_total)" -ge 1
 
