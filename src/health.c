@@ -3,12 +3,15 @@
  * /readyz asks Redis now (a PING through this worker's connection, within
  * REDIS_TIMEOUT_MS) rather than reporting what the last request saw; it
  * answers 200 either way, because the service keeps serving, degraded,
- * while Redis is down. */
+ * while Redis is down. In cluster mode it also lists each master with its
+ * state ("nodes"); in sentinel mode the master's name and the address in
+ * use. */
 #include "normcache/health.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "normcache/cluster_nodes.h"
 #include "normcache/jsonstr.h"
 #include "normcache/sentinel.h"
 
@@ -50,10 +53,14 @@ static enum MHD_Result health_reply(struct nc_req *r)
                             : r->redis_failed         ? "down"
                                                       : "up";
         rc = nc_buf_printf(&r->out, "{\"status\":\"ok\",\"redis\":\"%s\"", redis);
-        if (rc == 0 && r->w->cfg->redis_enabled && r->w->cfg->redis_mode == NC_REDIS_SENTINEL)
+        /* Cluster mode: each master of the slot map, as its breaker sees it. */
+        if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_CLUSTER && r->w->cfg->redis_enabled)
+            rc = nc_buf_appends(&r->out, ",\"nodes\":{") || nc_cluster_describe_nodes(&r->out) ||
+                 nc_buf_appendc(&r->out, '}');
+        if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_SENTINEL && r->w->cfg->redis_enabled)
             rc = health_sentinel(r, redis);
         if (rc == 0)
-            rc = nc_buf_appends(&r->out, "}");
+            rc = nc_buf_appendc(&r->out, '}');
     }
     return nc_req_reply_built(r, rc, 200, "application/json");
 }

@@ -3,6 +3,7 @@
  * sees it. */
 #include "normcache/metrics_http.h"
 
+#include "normcache/cluster_nodes.h"
 #include "normcache/counters.h"
 #include "normcache/sentinel.h"
 #include "normcache/store.h"
@@ -20,6 +21,22 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "breaker is open.\n# TYPE normcache_redis_breaker_open gauge\n"
                            "normcache_redis_breaker_open %d\n",
                            nc_store_state(s) == NC_REDIS_UP, nc_store_breaker_open(s));
+    if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_CLUSTER) {
+        struct nc_cluster_stats st;
+        nc_cluster_stats(&st);
+        rc = nc_buf_printf(&r->out,
+                           "# HELP normcache_redis_redirects_total Redis Cluster redirects "
+                           "followed, by kind.\n# TYPE normcache_redis_redirects_total counter\n"
+                           "normcache_redis_redirects_total{kind=\"moved\"} %llu\n"
+                           "normcache_redis_redirects_total{kind=\"ask\"} %llu\n"
+                           "# HELP normcache_redis_slot_map_refreshes_total Redis Cluster slot "
+                           "maps loaded (all workers).\n"
+                           "# TYPE normcache_redis_slot_map_refreshes_total counter\n"
+                           "normcache_redis_slot_map_refreshes_total %llu\n",
+                           st.moved, st.ask, st.refreshes);
+        if (rc == 0)
+            rc = nc_cluster_render_node_up(&r->out);
+    }
     if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_SENTINEL)
         rc = nc_buf_printf(&r->out,
                            "# HELP normcache_redis_failovers_total Redis master address changes "

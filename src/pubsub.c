@@ -113,16 +113,21 @@ static void ps_listen(redisContext *c, uint64_t gen)
     }
 }
 
-/* Where to subscribe: REDIS_URL's host, or in sentinel mode the master in
- * force (gen set; -1 while none is known). */
-static int ps_target(const struct nc_config *cfg, char *host, size_t hostlen, int *port,
-                     uint64_t *gen)
+/* Where to subscribe: REDIS_URL's host; in cluster mode the seed-th seed;
+ * in sentinel mode the master in force (gen set; -1 while none is known). */
+static int ps_target(const struct nc_config *cfg, unsigned seed, char *host, size_t hostlen,
+                     int *port, uint64_t *gen)
 {
     *gen = 0;
     if (cfg->redis_mode == NC_REDIS_SENTINEL)
         return nc_sentinel_master(host, hostlen, port, gen);
-    snprintf(host, hostlen, "%s", cfg->redis_host);
+    const char *h = cfg->redis_host;
     *port = cfg->redis_port;
+    if (cfg->redis_mode == NC_REDIS_CLUSTER && cfg->redis_nnodes > 0) {
+        h = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].host;
+        *port = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].port;
+    }
+    snprintf(host, hostlen, "%s", h);
     return 0;
 }
 
@@ -130,14 +135,18 @@ static void *ps_main(void *arg)
 {
     (void)arg;
     const struct nc_config *cfg = ps_cfg;
+    unsigned seed = 0;
     while (!atomic_load(&ps_stop)) {
         struct timeval ct = {cfg->redis_connect_timeout_ms / 1000,
                              (cfg->redis_connect_timeout_ms % 1000) * 1000};
+        /* Cluster: a PUBLISH reaches every node, so any seed will do; the
+         * next one after each lost or failed connection. Sentinel: the
+         * master in force (none yet: wait). */
         char host[sizeof cfg->redis_host];
         int port;
         uint64_t gen;
         redisContext *c = NULL;
-        if (ps_target(cfg, host, sizeof host, &port, &gen) == 0)
+        if (ps_target(cfg, seed++, host, sizeof host, &port, &gen) == 0)
             c = redisConnectWithTimeout(host, port, ct);
         if (!c || c->err) {
             if (c)
