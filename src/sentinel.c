@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -226,15 +225,11 @@ int nc_sentinel_take_request(void)
  * attempt is a debug line, since they repeat every SN_RETRY_MS. */
 static char sn_why[256];
 
-static void sn_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sn_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sn_why, sizeof sn_why, fmt, ap);
-    va_end(ap);
-    nc_logf(NC_LOG_DEBUG, "sentinel: %s", sn_why);
-}
+#define sn_fail(...)                                                                               \
+    do {                                                                                           \
+        snprintf(sn_why, sizeof sn_why, __VA_ARGS__);                                              \
+        nc_logf(NC_LOG_DEBUG, "sentinel: %s", sn_why);                                             \
+    } while (0)
 
 static struct timeval ms_tv(int ms)
 {

@@ -217,6 +217,10 @@ check_eq "PUT after the failover is stored" "200 true" "$STATUS $(jget stored)"
 check_eq "... on the new master" 1 "$(rcli_at "$RPORT" exists "$(jget key)")"
 get_q sent "hot key"
 check_eq "the hot key written before the failover is still a hit" "200 HIT" "$STATUS $(hdr X-Cache)"
+del_ns sent
+check_eq "a namespace flush (SCAN on the master) after the failover deletes both entries" "200 2" \
+    "$STATUS $(jget deleted)"
+check_eq "... leaves nothing of it on the new master" "" "$(sn_cli "$RPORT" --scan --pattern 'fca:sent:*' | head -n 3)"
 
 # --- passwords: the data master's in REDIS_URL, the sentinels' own ---------------
 stop_second_service
