@@ -78,6 +78,15 @@ void nc_breaker_probe_refused(struct nc_breaker *b, int64_t now_ms)
     nc_logf(NC_LOG_DEBUG, "redis breaker probe refused: next probe in %d ms", retry);
 }
 
+void nc_breaker_probe_now(struct nc_breaker *b)
+{
+    atomic_store(&b->failures, 0);
+    if (atomic_load(&b->state) == NC_BREAKER_OPEN) {
+        atomic_store(&b->cooldown_ms, b->base_cooldown_ms);
+        atomic_store(&b->open_until_ms, 0);
+    }
+}
+
 int nc_breaker_is_open(struct nc_breaker *b)
 {
     return atomic_load(&b->state) != NC_BREAKER_CLOSED;

@@ -200,7 +200,7 @@ static void fail_waiting(struct nc_cluster *c, int64_t now_ms, int all)
 
 static void install_map(struct nc_cluster *c, const struct nc_slot_map *m)
 {
-    int idx[NC_SLOT_NODES_MAX];
+    int idx[NC_SLOT_NODES_MAX] = {0};
     for (int i = 0; i < m->nnodes; i++)
         idx[i] = nc_cluster_node_get(c->cfg, m->nodes[i].host, m->nodes[i].port);
     c->nmasters = 0;

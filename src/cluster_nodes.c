@@ -81,6 +81,25 @@ int nc_cluster_describe_nodes(struct nc_buf *out)
     return 0;
 }
 
+int nc_cluster_render_node_up(struct nc_buf *out)
+{
+    int n = atomic_load(&nnodes);
+    if (nc_buf_appends(out, "# HELP normcache_redis_node_up 1 when the Redis Cluster master "
+                            "answered its last command.\n# TYPE normcache_redis_node_up gauge\n"))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        struct nc_cluster_node *nd = &nodes[i];
+        if (!atomic_load(&nd->master))
+            continue;
+        int up = !nc_breaker_is_open(&nd->brk) && nc_breaker_seen_up(&nd->brk);
+        int v6 = strchr(nd->host, ':') != NULL;
+        if (nc_buf_printf(out, "normcache_redis_node_up{node=\"%s%s%s:%d\"} %d\n", v6 ? "[" : "",
+                          nd->host, v6 ? "]" : "", nd->port, up))
+            return -1;
+    }
+    return 0;
+}
+
 void nc_cluster_stats(struct nc_cluster_stats *out)
 {
     out->moved = atomic_load(&stat_moved);

@@ -26,6 +26,8 @@ enum nc_cfg_kind {
     K_BIND,
     K_REDIS_URL,
     K_REDIS_MODE,
+    K_SENTINEL_NAME,
+    K_SENTINEL_PASSWORD,
     K_TOKENS,
     K_SECRET,
     K_PREFIX,
@@ -96,6 +98,10 @@ static const struct nc_cfg_row rows[] = {
      "consecutive Redis connect errors/timeouts that open the circuit breaker"},
     {"REDIS_BREAKER_COOLDOWN_MS", "1000", K_INT, 10, 30000, OFF(breaker_cooldown_ms), MASK_NONE,
      "first breaker cooldown (doubles while probes fail, at most 30000)"},
+    {"REDIS_SENTINEL_MASTER", "", K_SENTINEL_NAME, 0, 0, 0, MASK_NONE,
+     "REDIS_MODE=sentinel: the master's name at the sentinels REDIS_URL lists (required then)"},
+    {"REDIS_SENTINEL_PASSWORD", "", K_SENTINEL_PASSWORD, 0, 0, 0, MASK_ALL,
+     "the sentinels' own password (requirepass on the sentinels); empty: none"},
     {"CACHE_TTL_SECONDS", "300", K_INT, 1, 31536000, OFF(ttl_s), MASK_NONE,
      "default TTL of an entry"},
     {"CACHE_MAX_TTL_SECONDS", "86400", K_INT, 1, 31536000, OFF(max_ttl_s), MASK_NONE,
@@ -202,6 +208,17 @@ static int set_row(struct nc_config *cfg, const struct nc_cfg_row *r, const char
     }
     case K_REDIS_MODE:
         return nc_config_parse_redis_mode(val, &cfg->redis_mode, why, whylen);
+    case K_SENTINEL_NAME:
+        return nc_config_parse_sentinel_name(val, cfg->redis_sentinel_master,
+                                             sizeof cfg->redis_sentinel_master, why, whylen);
+    case K_SENTINEL_PASSWORD:
+        if (strlen(val) >= sizeof cfg->redis_sentinel_password) {
+            snprintf(why, whylen, "expected at most %zu bytes",
+                     sizeof cfg->redis_sentinel_password - 1);
+            return -1;
+        }
+        snprintf(cfg->redis_sentinel_password, sizeof cfg->redis_sentinel_password, "%s", val);
+        return 0;
     case K_TOKENS:
         return nc_config_parse_tokens(val, cfg->auth_tokens, cfg->auth_token_lens,
                                       NC_CONFIG_MAX_TOKENS, &cfg->n_auth_tokens, why, whylen);
@@ -287,6 +304,12 @@ static int check_cross(const struct nc_config *cfg, char *err, size_t errlen)
                  "config: REDIS_URL is invalid with REDIS_MODE=cluster: expected database 0 "
                  "(a cluster has no other), not /%d",
                  cfg->redis_db);
+        return -1;
+    }
+    if (cfg->redis_mode == NC_REDIS_SENTINEL && !cfg->redis_sentinel_master[0]) {
+        snprintf(err, errlen,
+                 "config: REDIS_SENTINEL_MASTER is required with REDIS_MODE=sentinel: expected "
+                 "the master's name at the sentinels");
         return -1;
     }
     if (cfg->lock_wait_ms > 0 && cfg->lock_ttl_ms < 100) {
@@ -397,6 +420,12 @@ static void show_row(const struct nc_config *cfg, const struct nc_cfg_row *r, ch
         static const char *const modes[] = {"standalone", "cluster", "sentinel"};
         snprintf(v, vlen, "%s", modes[cfg->redis_mode]);
     } break;
+    case K_SENTINEL_NAME:
+        snprintf(v, vlen, "%s", cfg->redis_sentinel_master);
+        break;
+    case K_SENTINEL_PASSWORD:
+        snprintf(v, vlen, "%s", cfg->redis_sentinel_password[0] ? "***" : "");
+        break;
     case K_TOKENS:
         snprintf(v, vlen, "%s", cfg->n_auth_tokens ? "***" : "");
         break;

@@ -376,3 +376,18 @@ int nc_config_parse_tokens(const char *s, char **out, size_t *lens, int cap, int
         p = comma + 1;
     }
 }
+
+int nc_config_parse_sentinel_name(const char *s, char *out, size_t cap, char *err, size_t errlen)
+{
+    size_t len = strlen(s);
+    int ok = len < cap;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = s[i] > 0x20 && s[i] < 0x7f;
+    if (!ok) {
+        snprintf(err, errlen, "expected a name of at most %zu printable characters, no blanks",
+                 cap - 1);
+        return -1;
+    }
+    memcpy(out, s, len + 1);
+    return 0;
+}

@@ -18,6 +18,7 @@
 #include "normcache/clock.h"
 #include "normcache/counters.h"
 #include "normcache/log.h"
+#include "normcache/sentinel.h"
 
 enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_READY };
 
@@ -74,6 +75,15 @@ struct nc_breaker *nc_conn_breaker(const struct nc_conn *c)
 int nc_conn_connected(const struct nc_conn *c)
 {
     return c->ac != NULL;
+}
+
+/* Sentinel mode: a lost, refused or timed-out connection, or a READONLY
+ * reply (a demoted master), may mean a failover: the sentinel thread is
+ * asked to look again (never blocking this thread). */
+static void sentinel_suspect(const struct nc_conn *s)
+{
+    if (s->cfg->redis_mode == NC_REDIS_SENTINEL)
+        nc_sentinel_request_resolve();
 }
 
 /* ------------------------------------------------------------ epoll glue */
@@ -205,6 +215,9 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
     if (s->setup_failed)
         reply = NULL; /* e.g. the NOAUTH errors that follow */
+    if (reply && reply->type == REDIS_REPLY_ERROR && reply->len >= 8 &&
+        memcmp(reply->str, "READONLY", 8) == 0)
+        sentinel_suspect(s);
     if (reply) {
         if (p.probe || s->state != CONN_READY || !nc_breaker_is_healthy(s->brk))
             nc_breaker_success(s->brk, p.probe);
@@ -228,6 +241,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         s->state = CONN_NONE;
         s->conn_refused = 1;
         nc_breaker_failure(s->brk, 0, nc_now_ms());
+        sentinel_suspect(s);
         return;
     }
     s->state = CONN_READY;
@@ -240,6 +254,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         nc_logf(NC_LOG_WARN, "redis connection lost: %s", ac->errstr);
         nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         nc_breaker_failure(s->brk, 0, nc_now_ms());
+        sentinel_suspect(s);
     }
     s->ac = NULL;
     s->state = CONN_NONE;
@@ -305,6 +320,7 @@ static int start_connection(struct nc_conn *s)
         return -1;
     if (ac->err) {
         s->conn_refused = 1;
+        sentinel_suspect(s);
         nc_logf(connect_log_level(s), "redis connect failed: %s", ac->errstr);
         nc_counters_redis_error(NC_REDIS_ERR_CONNECT);
         redisAsyncFree(ac);
@@ -380,6 +396,15 @@ void nc_conn_free(struct nc_conn *s)
     drop_connection(s, 0);
     free(s->ring);
     free(s);
+}
+
+void nc_conn_retarget(struct nc_conn *c, const char *host, int port)
+{
+    if (c->port == port && strcmp(c->host, host) == 0)
+        return;
+    drop_connection(c, 0);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
 }
 
 int nc_conn_add_setup(struct nc_conn *c, nc_conn_setup_fn *fn, void *ud, const atomic_uint *gen)
@@ -483,6 +508,7 @@ void nc_conn_tick(struct nc_conn *s, int64_t now_ms)
             s->state == CONN_CONNECTING ? "connect" : "command");
     nc_counters_redis_error(s->state == CONN_CONNECTING ? NC_REDIS_ERR_CONNECT
                                                         : NC_REDIS_ERR_TIMEOUT);
+    sentinel_suspect(s);
     /* A pending probe's failure is counted in on_reply(NULL). */
     drop_connection(s, 1);
 }

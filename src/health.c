@@ -4,16 +4,42 @@
  * REDIS_TIMEOUT_MS) rather than reporting what the last request saw; it
  * answers 200 either way, because the service keeps serving, degraded,
  * while Redis is down. In cluster mode it also lists each master with its
- * state ("nodes"). */
+ * state ("nodes"); in sentinel mode the master's name and the address in
+ * use. */
 #include "normcache/health.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "normcache/cluster_nodes.h"
+#include "normcache/jsonstr.h"
+#include "normcache/sentinel.h"
 
 static int health_is_ready(const struct nc_req *r)
 {
     return r->path_len == 7 && memcmp(r->uri.data, "/readyz", 7) == 0;
+}
+
+/* Sentinel mode: ,"master":"<name>","nodes":{"<host:port>":"up|down"} -
+ * the master this process follows (nodes is empty while none is known). */
+static int health_sentinel(struct nc_req *r, const char *state)
+{
+    char host[NC_SENTINEL_HOST_MAX], node[NC_SENTINEL_HOST_MAX + 16];
+    int port;
+    uint64_t gen;
+    const char *name = r->w->cfg->redis_sentinel_master;
+    int rc = nc_buf_appends(&r->out, ",\"master\":");
+    if (rc == 0)
+        rc = nc_jsonstr_append(&r->out, name, strlen(name), 0);
+    if (rc == 0)
+        rc = nc_buf_appends(&r->out, ",\"nodes\":{");
+    if (rc == 0 && nc_sentinel_master(host, sizeof host, &port, &gen) == 0) {
+        int n = snprintf(node, sizeof node, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+        rc = nc_jsonstr_append(&r->out, node, (size_t)n, 0);
+        if (rc == 0)
+            rc = nc_buf_printf(&r->out, ":\"%s\"", state);
+    }
+    return rc == 0 ? nc_buf_appends(&r->out, "}") : rc;
 }
 
 static enum MHD_Result health_reply(struct nc_req *r)
@@ -31,6 +57,8 @@ static enum MHD_Result health_reply(struct nc_req *r)
         if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_CLUSTER && r->w->cfg->redis_enabled)
             rc = nc_buf_appends(&r->out, ",\"nodes\":{") || nc_cluster_describe_nodes(&r->out) ||
                  nc_buf_appendc(&r->out, '}');
+        if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_SENTINEL && r->w->cfg->redis_enabled)
+            rc = health_sentinel(r, redis);
         if (rc == 0)
             rc = nc_buf_appendc(&r->out, '}');
     }

@@ -5,6 +5,7 @@
 
 #include "normcache/cluster_nodes.h"
 #include "normcache/counters.h"
+#include "normcache/sentinel.h"
 #include "normcache/store.h"
 
 static enum MHD_Result metrics_start(struct nc_req *r)
@@ -33,7 +34,15 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "# TYPE normcache_redis_slot_map_refreshes_total counter\n"
                            "normcache_redis_slot_map_refreshes_total %llu\n",
                            st.moved, st.ask, st.refreshes);
+        if (rc == 0)
+            rc = nc_cluster_render_node_up(&r->out);
     }
+    if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_SENTINEL)
+        rc = nc_buf_printf(&r->out,
+                           "# HELP normcache_redis_failovers_total Redis master address changes "
+                           "followed (sentinel mode).\n# TYPE normcache_redis_failovers_total "
+                           "counter\nnormcache_redis_failovers_total %llu\n",
+                           (unsigned long long)nc_sentinel_failovers());
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 

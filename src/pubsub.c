@@ -6,7 +6,9 @@
  * wakes it to stop. */
 #include "normcache/pubsub.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "normcache/log.h"
+#include "normcache/sentinel.h"
 
 #define PUBSUB_MAX 8
 #define PUBSUB_PATTERN_MAX 192
@@ -83,26 +86,68 @@ static void ps_dispatch(const redisReply *m)
             watches[i].fn(m->element[2]->str, m->element[2]->len, watches[i].ud);
 }
 
-static void ps_listen(redisContext *c)
+/* Reads messages until the connection fails or the thread stops. gen is
+ * the sentinel generation of the address connected to (0: not in sentinel
+ * mode): when the master moves, the subscription moves with it, so it is
+ * polled every PS_GEN_POLL_MS. */
+#define PS_GEN_POLL_MS 50
+static void ps_listen(redisContext *c, uint64_t gen)
 {
     while (!atomic_load(&ps_stop)) {
         void *rep = NULL;
-        if (redisGetReply(c, &rep) != REDIS_OK)
+        if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
             return;
-        if (rep)
+        if (rep) {
             ps_dispatch(rep);
-        freeReplyObject(rep);
+            freeReplyObject(rep);
+            continue;
+        }
+        if (gen && nc_sentinel_generation() != gen)
+            return;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&p, 1, gen ? PS_GEN_POLL_MS : -1);
+        if (n < 0 && errno != EINTR)
+            return;
+        if (n > 0 && redisBufferRead(c) != REDIS_OK)
+            return;
     }
+}
+
+/* Where to subscribe: REDIS_URL's host; in cluster mode the seed-th seed;
+ * in sentinel mode the master in force (gen set; -1 while none is known). */
+static int ps_target(const struct nc_config *cfg, unsigned seed, char *host, size_t hostlen,
+                     int *port, uint64_t *gen)
+{
+    *gen = 0;
+    if (cfg->redis_mode == NC_REDIS_SENTINEL)
+        return nc_sentinel_master(host, hostlen, port, gen);
+    const char *h = cfg->redis_host;
+    *port = cfg->redis_port;
+    if (cfg->redis_mode == NC_REDIS_CLUSTER && cfg->redis_nnodes > 0) {
+        h = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].host;
+        *port = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].port;
+    }
+    snprintf(host, hostlen, "%s", h);
+    return 0;
 }
 
 static void *ps_main(void *arg)
 {
     (void)arg;
     const struct nc_config *cfg = ps_cfg;
+    unsigned seed = 0;
     while (!atomic_load(&ps_stop)) {
         struct timeval ct = {cfg->redis_connect_timeout_ms / 1000,
                              (cfg->redis_connect_timeout_ms % 1000) * 1000};
-        redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, ct);
+        /* Cluster: a PUBLISH reaches every node, so any seed will do; the
+         * next one after each lost or failed connection. Sentinel: the
+         * master in force (none yet: wait). */
+        char host[sizeof cfg->redis_host];
+        int port;
+        uint64_t gen;
+        redisContext *c = NULL;
+        if (ps_target(cfg, seed++, host, sizeof host, &port, &gen) == 0)
+            c = redisConnectWithTimeout(host, port, ct);
         if (!c || c->err) {
             if (c)
                 redisFree(c);
@@ -118,11 +163,13 @@ static void *ps_main(void *arg)
             const char *argv[2] = {"PSUBSCRIBE", watches[i].pattern};
             ok = redisAppendCommandArgv(c, 2, argv, NULL) == REDIS_OK;
         }
+        for (int done = 0; ok && !done;) /* ps_listen only reads */
+            ok = redisBufferWrite(c, &done) == REDIS_OK;
         if (ok)
-            ps_listen(c);
+            ps_listen(c, gen);
         atomic_store(&ps_fd, -1);
         redisFree(c);
-        if (!atomic_load(&ps_stop))
+        if (!atomic_load(&ps_stop) && !(gen && nc_sentinel_generation() != gen))
             usleep(100000); /* Redis went away: retry soon, not in a spin */
     }
     return NULL;

@@ -42,6 +42,7 @@
 #include "normcache/iplimit.h"
 #include "normcache/log.h"
 #include "normcache/pubsub.h"
+#include "normcache/sentinel.h"
 #include "normcache/recs.h"
 #include "normcache/router.h"
 #include "normcache/store.h"
@@ -406,6 +407,7 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
+    nc_sentinel_stop(); /* after the stores: nothing reads the address now */
     pthread_cond_destroy(&srv->bar_cond);
     pthread_mutex_destroy(&srv->bar_lock);
     nc_iplimit_free(srv->iplimit);
@@ -494,6 +496,8 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
+    /* Sentinel mode: the master's address before the stores are made. */
+    nc_sentinel_start(cfg);
     for (int i = 0; i < cfg->threads; i++) {
         srv->nloops = i + 1;
         if (loop_init(srv, &srv->loops[i], i, err, errlen) != 0) {

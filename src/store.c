@@ -8,13 +8,52 @@
 #include "normcache/breaker.h"
 #include "normcache/cluster.h"
 #include "normcache/conn.h"
+#include "normcache/sentinel.h"
 
 struct nc_store {
     const struct nc_config *cfg;
     struct nc_breaker *brk; /* standalone: shared with the other workers' stores */
     struct nc_conn *conn;   /* standalone: the one connection */
+    uint64_t sn_gen;        /* sentinel: the generation conn points at (0: none) */
+    int sn_moved;           /* sentinel: it moved; conn follows at the next tick */
     struct nc_cluster *cl;  /* cluster mode */
 };
+
+/* Sentinel mode: points conn at the published master when its generation
+ * moved; the breaker, whose failures were the old master's, probes the new
+ * one at once. Dropping a live connection runs its callbacks, so that
+ * happens only from the loop (tick), never inside nc_store_command. */
+static void sentinel_follow(struct nc_store *s)
+{
+    char host[NC_SENTINEL_HOST_MAX];
+    int port;
+    uint64_t gen;
+    s->sn_moved = 0;
+    if (nc_sentinel_master(host, sizeof host, &port, &gen) != 0 || gen == s->sn_gen)
+        return;
+    nc_conn_retarget(s->conn, host, port);
+    s->sn_gen = gen;
+    nc_breaker_probe_now(s->brk);
+}
+
+/* Before a command in sentinel mode: 0 when conn points at the master in
+ * force, else -1 (the caller fails open; the next tick follows). */
+static int sentinel_check(struct nc_store *s)
+{
+    uint64_t gen = nc_sentinel_generation();
+    if (gen == s->sn_gen && gen)
+        return 0;
+    if (!gen) {
+        nc_sentinel_request_resolve();
+        return -1;
+    }
+    if (!nc_conn_connected(s->conn)) { /* nothing pending: follow now */
+        sentinel_follow(s);
+        return s->sn_gen ? 0 : -1;
+    }
+    s->sn_moved = 1;
+    return -1;
+}
 
 int nc_store_breaker_open(const struct nc_store *s)
 {
@@ -49,6 +88,8 @@ struct nc_store *nc_store_new(const struct nc_config *cfg, struct nc_breaker *br
         free(s);
         return NULL;
     }
+    if (cfg->redis_mode == NC_REDIS_SENTINEL)
+        sentinel_follow(s); /* the first address, when already known */
     return s;
 }
 
@@ -75,6 +116,8 @@ int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, 
         return -1;
     if (s->cl)
         return nc_cluster_command(s->cl, cb, priv, argc, argv, argvlen);
+    if (s->cfg->redis_mode == NC_REDIS_SENTINEL && sentinel_check(s) != 0)
+        return -1;
     return nc_conn_command(s->conn, cb, priv, argc, argv, argvlen);
 }
 
@@ -92,7 +135,9 @@ int nc_store_command_master(struct nc_store *s, int i, nc_store_cb *cb, void *pr
         return -1;
     if (s->cl)
         return nc_cluster_command_master(s->cl, i, cb, priv, argc, argv, argvlen);
-    return i == 0 ? nc_conn_command(s->conn, cb, priv, argc, argv, argvlen) : -1;
+    if (i != 0 || (s->cfg->redis_mode == NC_REDIS_SENTINEL && sentinel_check(s) != 0))
+        return -1;
+    return nc_conn_command(s->conn, cb, priv, argc, argv, argvlen);
 }
 
 int nc_store_on_event(struct nc_store *s, void *ptr, uint32_t events)
@@ -115,15 +160,20 @@ void nc_store_flush(struct nc_store *s)
 
 void nc_store_tick(struct nc_store *s, int64_t now_ms)
 {
-    if (s->cl)
+    if (s->cl) {
         nc_cluster_tick(s->cl, now_ms);
-    else
-        nc_conn_tick(s->conn, now_ms);
+        return;
+    }
+    if (s->sn_moved)
+        sentinel_follow(s);
+    nc_conn_tick(s->conn, now_ms);
 }
 
 int nc_store_next_timeout_ms(const struct nc_store *s, int64_t now_ms)
 {
     if (s->cl)
         return nc_cluster_next_timeout_ms(s->cl, now_ms);
+    if (s->sn_moved)
+        return 0;
     return nc_conn_next_timeout_ms(s->conn, now_ms);
 }

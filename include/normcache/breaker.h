@@ -42,6 +42,11 @@ void nc_breaker_failure(struct nc_breaker *b, int probe, int64_t now_ms);
  * that retry of listening again, however long it was down. */
 void nc_breaker_probe_refused(struct nc_breaker *b, int64_t now_ms);
 
+/* The server behind the breaker changed (a Sentinel failover): the failures
+ * counted were the old server's. The count is cleared and an open breaker
+ * lets its probe through at the next allow(), at the base cooldown. */
+void nc_breaker_probe_now(struct nc_breaker *b);
+
 /* 1 while open or half-open. */
 int nc_breaker_is_open(struct nc_breaker *b);
 /* 1 when closed, no failure counted and the last outcome was a success:

@@ -41,6 +41,8 @@ int nc_cluster_breaker_open(void);
 /* Appends "host:port":"up"|"down" members, one per master of the latest
  * map (IPv6 hosts in brackets), comma-separated. */
 int nc_cluster_describe_nodes(struct nc_buf *out);
+/* The normcache_redis_node_up gauge (Prometheus text), one per master. */
+int nc_cluster_render_node_up(struct nc_buf *out);
 struct nc_cluster_stats {
     unsigned long long moved, ask, refreshes;
 };

@@ -47,6 +47,8 @@ struct nc_config {
     int redis_timeout_ms;
     int breaker_failures;
     int breaker_cooldown_ms;
+    char redis_sentinel_master[256];   /* sentinel mode: the master's name (required) */
+    char redis_sentinel_password[256]; /* the sentinels' own requirepass; "": none */
     /* Cache */
     int ttl_s;
     int max_ttl_s;

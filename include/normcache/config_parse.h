@@ -71,6 +71,9 @@ int nc_config_parse_log_level(const char *s, enum nc_log_level *out, char *err, 
 
 /* A numeric IPv4 or IPv6 address, copied into out[cap]. */
 int nc_config_parse_bind(const char *s, char *out, size_t cap, char *err, size_t errlen);
+/* A Sentinel master name: empty (not set), or 1..cap-1 printable ASCII
+ * characters without blanks; copied into out[cap]. */
+int nc_config_parse_sentinel_name(const char *s, char *out, size_t cap, char *err, size_t errlen);
 /* A key prefix, [A-Za-z0-9_-]{1,NC_PREFIX_MAX}, copied into out[cap]. */
 int nc_config_parse_prefix(const char *s, char *out, size_t cap, char *err, size_t errlen);
 /* http:// or https:// base URL, copied into out[cap] without trailing '/'

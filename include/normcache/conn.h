@@ -49,6 +49,12 @@ struct nc_conn *nc_conn_new(const struct nc_config *cfg, const char *host, int p
 /* Fails every pending command (callbacks get NULL) and frees. Accepts NULL. */
 void nc_conn_free(struct nc_conn *c);
 
+/* Points the conn at another address (a Sentinel failover): a connection
+ * to the old one is dropped (its pending commands fail: callbacks get
+ * NULL, no breaker failure counted), the next command connects to the new
+ * one with the same setup. Nothing happens when the address is the same. */
+void nc_conn_retarget(struct nc_conn *c, const char *host, int port);
+
 /* Adds a setup hook (at most NC_CONN_SETUP_MAX). gen may be NULL; else the
  * hook runs again on a live connection whenever *gen changed since its last
  * run. fn, ud and gen must outlive the conn. Returns -1 when full. */

@@ -101,3 +101,14 @@ put("fuzz_slot", [b"\x00" + x.encode() for x in [
     "*0\r\n", "-ERR This instance has cluster support disabled\r\n",
     "*1\r\n*3\r\n:9\r\n:0\r\n*2\r\n$1\r\na\r\n:1\r\n",
 ]])
+
+put("fuzz_sentinel", [b"\x00" + x.encode() for x in [
+    "mymaster 127.0.0.1 6390 127.0.0.1 6391", "mymaster ::1 6390 ::2 7000",
+    "other 127.0.0.1 6390 127.0.0.1 6391", "mymaster 127.0.0.1 6390 127.0.0.1 0",
+    "mymaster 127.0.0.1 6390 127.0.0.1", "mymaster  a 1  b 2",
+]] + [b"\x01" + x.encode() for x in [
+    "*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6390\r\n", "*-1\r\n", "$-1\r\n",
+    "-ERR No such master with that name\r\n", "*2\r\n$3\r\n::1\r\n:6379\r\n",
+    "*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n3129242\r\n",
+    "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n",
+]])

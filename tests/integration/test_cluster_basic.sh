@@ -24,10 +24,23 @@ cluster_start 3 0 || {
     finish
 }
 start_stub || finish
-start_service REDIS_MODE=cluster "REDIS_URL=$CL_URL" "UPSTREAM_URL=$STUB_URL" \
+# The first seed is dead: the map loads from the next, and the subscriber
+# (lease and recommendation wake-ups) moves on to a live one.
+DEAD=$(free_port)
+start_service REDIS_MODE=cluster "REDIS_URL=redis://127.0.0.1:$DEAD,$CL_SEEDS" "UPSTREAM_URL=$STUB_URL" \
     REDIS_TIMEOUT_MS=$((500 * NC_TIME_SCALE)) || finish
 mapfile -t M < <(cl_masters)
 check_eq "the cluster has three masters" 3 "${#M[@]}"
+subs=0
+for _ in $(seq 60); do
+    subs=0
+    for m in "${M[@]}"; do
+        subs=$((subs + $(cl_cli "$m" client list | grep -c 'cmd=psubscribe')))
+    done
+    [ "$subs" -ge 1 ] && break
+    sleep 0.05
+done
+check_eq "the subscriber skipped the dead seed: one PSUBSCRIBE connection on the cluster" 1 "$subs"
 
 # metric NAME: its value in /metrics (0 when absent).
 metric() {
@@ -47,6 +60,10 @@ check_eq "/readyz: 200, redis up" "200 up" "$STATUS $(jget redis)"
 nodes=$(jget nodes)
 for m in "${M[@]}"; do
     check_match "/readyz names master 127.0.0.1:$m up" "\"127\\.0\\.0\\.1:$m\":\"up\"" "$nodes"
+done
+for m in "${M[@]}"; do
+    check_eq "metrics: normcache_redis_node_up for master $m is 1" 1 \
+        "$(metric "normcache_redis_node_up{node=\"127.0.0.1:$m\"}")"
 done
 check "slot map loaded (normcache_redis_slot_map_refreshes_total >= 1)" \
     test "$(metric normcache_redis_slot_map_refreshes_total)" -ge 1

@@ -140,6 +140,31 @@ static void test_late_failures_do_not_reopen_twice(void **state)
     assert_int_equal(nc_breaker_allow(&b, 1000), 1);
 }
 
+static void test_probe_now_after_a_failover(void **state)
+{
+    (void)state;
+    struct nc_breaker b;
+    nc_breaker_init(&b, 2, 1000);
+    nc_breaker_failure(&b, 0, 0);
+    nc_breaker_probe_now(&b); /* closed: only the count goes */
+    nc_breaker_failure(&b, 0, 1);
+    assert_false(nc_breaker_is_open(&b));
+    nc_breaker_failure(&b, 0, 2);
+    assert_true(nc_breaker_is_open(&b));
+    assert_int_equal(nc_breaker_allow(&b, 3), -1);
+    assert_int_equal(nc_breaker_allow(&b, 1002), 1); /* the probe ... */
+    nc_breaker_failure(&b, 1, 1002);                 /* ... failed: open 2000 ms */
+    assert_int_equal(nc_breaker_allow(&b, 1010), -1);
+    nc_breaker_probe_now(&b); /* a new master: probe it at once */
+    assert_int_equal(nc_breaker_allow(&b, 1011), 1);
+    assert_int_equal(nc_breaker_allow(&b, 1012), -1); /* one probe only */
+    nc_breaker_failure(&b, 1, 1012);                  /* from the base cooldown, doubled once */
+    assert_int_equal(nc_breaker_allow(&b, 3011), -1);
+    assert_int_equal(nc_breaker_allow(&b, 3012), 1);
+    nc_breaker_success(&b, 1);
+    assert_false(nc_breaker_is_open(&b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_failed_probe_doubles_cooldown_to_cap),
         cmocka_unit_test(test_refused_probe_keeps_base_cooldown),
         cmocka_unit_test(test_late_failures_do_not_reopen_twice),
+        cmocka_unit_test(test_probe_now_after_a_failover),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -305,7 +305,13 @@ static void test_redis_mode(void **state)
     nc_buf_free(&b);
     nc_config_free(&cfg);
 
-    const char *se[] = {"REDIS_MODE", "sentinel", "REDIS_URL", "redis://s1:26379,s2:26380/2", NULL};
+    const char *se[] = {"REDIS_MODE",
+                        "sentinel",
+                        "REDIS_URL",
+                        "redis://s1:26379,s2:26380/2",
+                        "REDIS_SENTINEL_MASTER",
+                        "mymaster",
+                        NULL};
     assert_int_equal(load(&cfg, se, err, sizeof err), 0);
     assert_int_equal(cfg.redis_mode, NC_REDIS_SENTINEL);
     assert_int_equal(cfg.redis_nnodes, 2);
@@ -358,6 +364,71 @@ static void test_help(void **state)
     free(text);
 }
 
+static void test_sentinel_settings(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[256];
+    const char *ok[] = {"REDIS_MODE",
+                        "sentinel",
+                        "REDIS_URL",
+                        "redis://:pw@s1:26379,s2:26380",
+                        "REDIS_SENTINEL_MASTER",
+                        "my-master.1",
+                        "REDIS_SENTINEL_PASSWORD",
+                        "s3cret",
+                        NULL};
+    assert_int_equal(load(&cfg, ok, err, sizeof err), 0);
+    assert_string_equal(cfg.redis_sentinel_master, "my-master.1");
+    assert_string_equal(cfg.redis_sentinel_password, "s3cret");
+    assert_string_equal(cfg.redis_password, "pw");
+    struct nc_buf b;
+    nc_buf_init(&b);
+    assert_int_equal(nc_config_describe(&cfg, &b), 0);
+    assert_non_null(strstr(b.data, "\"REDIS_SENTINEL_MASTER\":\"my-master.1\""));
+    assert_non_null(strstr(b.data, "\"REDIS_SENTINEL_PASSWORD\":\"***\""));
+    assert_null(strstr(b.data, "s3cret"));
+    nc_buf_free(&b);
+    nc_config_free(&cfg);
+
+    /* Sentinel mode without a master name: exit 2 naming it. */
+    const char *none[] = {"REDIS_MODE", "sentinel", "REDIS_URL", "redis://s1:26379", NULL};
+    assert_int_equal(load(&cfg, none, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
+    nc_config_free(&cfg);
+    const char *empty[] = {"REDIS_MODE", "sentinel", "REDIS_SENTINEL_MASTER", "", NULL};
+    assert_int_equal(load(&cfg, empty, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
+    nc_config_free(&cfg);
+    /* A name with a blank or a control character, one too long. */
+    const char *bad[] = {"a b", "a\tb", "caf\xc3\xa9", NULL};
+    for (int i = 0; bad[i]; i++) {
+        const char *kv[] = {"REDIS_MODE", "sentinel", "REDIS_SENTINEL_MASTER", bad[i], NULL};
+        assert_int_equal(load(&cfg, kv, err, sizeof err), -1);
+        assert_non_null(strstr(err, "config: REDIS_SENTINEL_MASTER="));
+        nc_config_free(&cfg);
+    }
+    char longname[300];
+    memset(longname, 'm', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    const char *lng[] = {"REDIS_MODE", "sentinel", "REDIS_SENTINEL_MASTER", longname, NULL};
+    assert_int_equal(load(&cfg, lng, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_SENTINEL_MASTER"));
+    nc_config_free(&cfg);
+    /* A sentinel password too long: named, never shown. */
+    char longpw[300];
+    memset(longpw, 'p', sizeof longpw - 1);
+    longpw[sizeof longpw - 1] = '\0';
+    const char *pw[] = {"REDIS_SENTINEL_PASSWORD", longpw, NULL};
+    assert_int_equal(load(&cfg, pw, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: REDIS_SENTINEL_PASSWORD=(hidden)"));
+    nc_config_free(&cfg);
+    /* Outside sentinel mode the name is not needed (nor used). */
+    assert_int_equal(load(&cfg, (const char *[]){NULL}, err, sizeof err), 0);
+    assert_string_equal(cfg.redis_sentinel_master, "");
+    nc_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,7 +436,7 @@ int main(void)
         cmocka_unit_test(test_rejects),    cmocka_unit_test(test_secret_not_echoed),
         cmocka_unit_test(test_error_line), cmocka_unit_test(test_empty_values),
         cmocka_unit_test(test_describe),   cmocka_unit_test(test_help),
-        cmocka_unit_test(test_redis_mode),
+        cmocka_unit_test(test_redis_mode), cmocka_unit_test(test_sentinel_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
