@@ -43,8 +43,8 @@ else
     notok "a replica of $victim is promoted"
 fi
 T=${CL_PROMOTED_MS:-$(now_ms)}
-# Until 4 s after the promotion: 2 s to recover and 2 s of full hits.
-while [ "$(now_ms)" -lt $((T + 4000)) ]; do sleep 0.1; done
+# Until 3 s after the promotion: 2 s to recover and 1 s of full hits.
+while [ "$(now_ms)" -lt $((T + BACK_MAX_MS + 1000)) ]; do sleep 0.1; done
 cl_load_stop
 python3 "$CL_LOAD_PY" after "$NC_TMP/bg.log" "$T" "$BACK_MAX_MS" >"$NC_TMP/after.sum"
 A=$NC_TMP/after.sum
