@@ -6,9 +6,7 @@
  * wakes it to stop. */
 #include "normcache/pubsub.h"
 
-#include <errno.h>
 #include <hiredis/hiredis.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -86,30 +84,15 @@ static void ps_dispatch(const redisReply *m)
             watches[i].fn(m->element[2]->str, m->element[2]->len, watches[i].ud);
 }
 
-/* Reads messages until the connection fails or the thread stops. gen is
- * the sentinel generation of the address connected to (0: not in sentinel
- * mode): when the master moves, the subscription moves with it, so it is
- * polled every PS_GEN_POLL_MS. */
-#define PS_GEN_POLL_MS 50
-static void ps_listen(redisContext *c, uint64_t gen)
+static void ps_listen(redisContext *c)
 {
     while (!atomic_load(&ps_stop)) {
         void *rep = NULL;
-        if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
+        if (redisGetReply(c, &rep) != REDIS_OK)
             return;
-        if (rep) {
+        if (rep)
             ps_dispatch(rep);
-            freeReplyObject(rep);
-            continue;
-        }
-        if (gen && nc_sentinel_generation() != gen)
-            return;
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&p, 1, gen ? PS_GEN_POLL_MS : -1);
-        if (n < 0 && errno != EINTR)
-            return;
-        if (n > 0 && redisBufferRead(c) != REDIS_OK)
-            return;
+        freeReplyObject(rep);
     }
 }
 
@@ -129,6 +112,30 @@ static int ps_target(const struct nc_config *cfg, unsigned seed, char *host, siz
     }
     snprintf(host, hostlen, "%s", h);
     return 0;
+}
+
+/* Sentinel mode: the master moved (on the sentinel thread). The connection
+ * to the old one is cut like at the stop, and the thread reconnects to the
+ * new address. A connection made meanwhile sees the new generation itself:
+ * ps_fd is stored before the generation is checked, the generation before
+ * this reads ps_fd. */
+static pthread_mutex_t ps_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void ps_on_move(void)
+{
+    pthread_mutex_lock(&ps_fd_lock); /* the fd is not closed (and reused) meanwhile */
+    int fd = atomic_load(&ps_fd);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    pthread_mutex_unlock(&ps_fd_lock);
+}
+
+/* The connection is about to be closed: ps_on_move must not touch its fd. */
+static void ps_forget_fd(void)
+{
+    pthread_mutex_lock(&ps_fd_lock);
+    atomic_store(&ps_fd, -1);
+    pthread_mutex_unlock(&ps_fd_lock);
 }
 
 static void *ps_main(void *arg)
@@ -158,18 +165,17 @@ static void *ps_main(void *arg)
         struct timeval none = {0, 0}; /* block: nc_pubsub_stop() wakes it */
         redisSetTimeout(c, none);
         atomic_store(&ps_fd, c->fd);
-        int ok = !atomic_load(&ps_stop) && ps_auth(c, cfg);
+        int ok =
+            !atomic_load(&ps_stop) && (!gen || nc_sentinel_generation() == gen) && ps_auth(c, cfg);
         for (int i = 0; ok && i < nwatches; i++) {
             const char *argv[2] = {"PSUBSCRIBE", watches[i].pattern};
             ok = redisAppendCommandArgv(c, 2, argv, NULL) == REDIS_OK;
         }
-        for (int done = 0; ok && !done;) /* ps_listen only reads */
-            ok = redisBufferWrite(c, &done) == REDIS_OK;
         if (ok)
-            ps_listen(c, gen);
-        atomic_store(&ps_fd, -1);
+            ps_listen(c);
+        ps_forget_fd();
         redisFree(c);
-        if (!atomic_load(&ps_stop) && !(gen && nc_sentinel_generation() != gen))
+        if (!atomic_load(&ps_stop))
             usleep(100000); /* Redis went away: retry soon, not in a spin */
     }
     return NULL;
@@ -181,6 +187,8 @@ void nc_pubsub_start(const struct nc_config *cfg)
         return;
     ps_cfg = cfg;
     atomic_store(&ps_stop, 0);
+    if (cfg->redis_mode == NC_REDIS_SENTINEL)
+        nc_sentinel_on_move(ps_on_move);
     if (pthread_create(&ps_thread, NULL, ps_main, NULL) != 0) {
         nc_logf(NC_LOG_WARN, "cannot start the subscriber thread: cross-instance wake-ups fall "
                              "back to polling");

@@ -141,12 +141,19 @@ static pthread_cond_t pub_cond = PTHREAD_COND_INITIALIZER;
 static char pub_host[NC_SENTINEL_HOST_MAX]; /* under pub_lock */
 static int pub_port;                        /* under pub_lock */
 static atomic_ullong pub_gen, pub_failovers;
+static _Atomic(nc_sentinel_move_fn *) pub_hook;
+
+void nc_sentinel_on_move(nc_sentinel_move_fn *fn)
+{
+    atomic_store(&pub_hook, fn);
+}
 
 uint64_t nc_sentinel_publish(const char *host, int port)
 {
     pthread_mutex_lock(&pub_lock);
     uint64_t gen = atomic_load(&pub_gen);
-    if (gen == 0 || port != pub_port || strcmp(host, pub_host) != 0) {
+    int moved = gen == 0 || port != pub_port || strcmp(host, pub_host) != 0;
+    if (moved) {
         if (gen != 0) {
             atomic_fetch_add(&pub_failovers, 1);
             nc_logf(NC_LOG_WARN, "redis master moved: %s:%d -> %s:%d", pub_host, pub_port, host,
@@ -161,6 +168,9 @@ uint64_t nc_sentinel_publish(const char *host, int port)
         pthread_cond_broadcast(&pub_cond);
     }
     pthread_mutex_unlock(&pub_lock);
+    nc_sentinel_move_fn *hook = atomic_load(&pub_hook);
+    if (moved && hook)
+        hook();
     return gen;
 }
 

@@ -67,6 +67,13 @@ void nc_sentinel_request_resolve(void);
  * thread's own check, and what tests observe. */
 int nc_sentinel_take_request(void);
 
+/* fn runs on the thread that publishes, right after the address moved (the
+ * new generation is visible): it must not block. One hook, set before the
+ * thread starts (the subscriber, pubsub.c, cuts its connection with it);
+ * NULL removes it. */
+typedef void nc_sentinel_move_fn(void);
+void nc_sentinel_on_move(nc_sentinel_move_fn *fn);
+
 /* ------------------------------------------------ the thread */
 
 /* Starts the thread when cfg is in sentinel mode and Redis is enabled, and
