@@ -1,0 +1,123 @@
+/* near_bench.c - micro benchmark of the near cache (near.h): operations per
+ * second with 1 and 2 threads, 64 shards against 1 (one lock for all).
+ *
+ *   make build/near-bench && build/near-bench [SECONDS_PER_RUN]
+ *
+ * Every run: 10 000 keys of 50 bytes with 1 KiB values, all fitting a
+ * 64 MiB cache, each thread picking keys at random. "get" is only hits;
+ * "90/10" is 90 % hits and 10 % token + put (a replacement); "put+drop"
+ * alternates a put and a drop of the same key (an instance's own write
+ * followed by its invalidation). Prints one line per run. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normcache/buf.h"
+#include "normcache/clock.h"
+#include "normcache/near.h"
+
+#define KEYS 10000
+#define VLEN 1024
+
+enum mix { MIX_GET, MIX_90_10, MIX_PUT_DROP };
+
+struct run {
+    struct nc_near *n;
+    enum mix mix;
+    int64_t stop_ms;
+    atomic_ullong ops;
+    atomic_uint seed;
+};
+
+static char keys[KEYS][51]; /* made once: snprintf would cost more than a get */
+
+static void keys_init(void)
+{
+    for (int i = 0; i < KEYS; i++)
+        snprintf(keys[i], sizeof keys[i], "nc:cache:ns:%038d", i);
+}
+
+static void *bench_thread(void *arg)
+{
+    struct run *r = arg;
+    unsigned seed = atomic_fetch_add(&r->seed, 7919u);
+    struct nc_buf out;
+    nc_buf_init(&out);
+    char val[VLEN];
+    memset(val, 'v', sizeof val);
+    unsigned long long ops = 0;
+    int64_t exp_far = nc_now_ms() + 3600000, exp;
+    for (;;) {
+        for (int k = 0; k < 1024; k++) {
+            const char *key = keys[rand_r(&seed) % KEYS];
+            int op = rand_r(&seed) % 10;
+            if (r->mix == MIX_GET || (r->mix == MIX_90_10 && op > 0)) {
+                if (nc_near_get(r->n, key, 50, nc_now_ms(), &out, &exp) != 1)
+                    abort();
+            } else {
+                uint64_t t = nc_near_token(r->n, key, 50);
+                nc_near_put(r->n, key, 50, val, VLEN, exp_far, t);
+                if (r->mix == MIX_PUT_DROP)
+                    nc_near_drop(r->n, key, 50);
+            }
+        }
+        ops += 1024;
+        if (nc_now_ms() >= r->stop_ms)
+            break;
+    }
+    atomic_fetch_add(&r->ops, ops);
+    nc_buf_free(&out);
+    return NULL;
+}
+
+static double bench_run(enum mix mix, int threads, unsigned shards, int seconds)
+{
+    struct run r = {.mix = mix};
+    r.n = nc_near_new(64u << 20, shards);
+    if (!r.n)
+        return -1;
+    atomic_init(&r.ops, 0);
+    atomic_init(&r.seed, 1);
+    char val[VLEN];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < KEYS; i++) {
+        if (nc_near_put(r.n, keys[i], 50, val, VLEN, nc_now_ms() + 3600000, 0) != 1)
+            return -1;
+    }
+    pthread_t th[2];
+    int64_t start = nc_now_us();
+    r.stop_ms = nc_now_ms() + seconds * 1000;
+    for (int i = 0; i < threads; i++)
+        if (pthread_create(&th[i], NULL, bench_thread, &r) != 0)
+            return -1;
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    double secs = (double)(nc_now_us() - start) / 1e6;
+    nc_near_free(r.n);
+    return (double)atomic_load(&r.ops) / secs;
+}
+
+int main(int argc, char **argv)
+{
+    int seconds = argc > 1 ? atoi(argv[1]) : 2;
+    if (seconds < 1)
+        seconds = 1;
+    keys_init();
+    static const char *names[] = {"get", "90/10", "put+drop"};
+    static const unsigned shard_counts[] = {64, 1};
+    printf("%-9s %6s %7s %12s\n", "mix", "shards", "threads", "ops/s");
+    for (int m = MIX_GET; m <= MIX_PUT_DROP; m++)
+        for (int s = 0; s < 2; s++)
+            for (int t = 1; t <= 2; t++) {
+                double rate = bench_run((enum mix)m, t, shard_counts[s], seconds);
+                if (rate < 0) {
+                    fprintf(stderr, "near_bench: out of memory\n");
+                    return 1;
+                }
+                printf("%-9s %6u %7d %12.0f\n", names[m], shard_counts[s], t, rate);
+                fflush(stdout);
+            }
+    return 0;
+}
