@@ -192,16 +192,31 @@ static void test_tokens(void **state)
     nc_near_drop(n, "k", 1);
     assert_int_equal(get_now(n, "k", &out), 0);
 
-    /* an old token stays stale after later, unrelated puts */
-    t = nc_near_token(n, "k", 1);
-    nc_near_drop(n, "k", 1);
+    /* this instance's own write (drop, token, put) with a read of the old
+     * value in flight: the read's put is refused and cannot bring the old
+     * value back; it removes the entry, which is only a miss */
+    t = nc_near_token(n, "k", 1); /* the read is sent */
+    nc_near_drop(n, "k", 1);      /* the write is acknowledged */
     assert_int_equal(put_now(n, "k", "v5"), 1);
-    assert_int_equal(nc_near_put(n, "k", 1, "old", 3, exp, t), 0);
     assert_int_equal(get_now(n, "k", &out), 1);
     assert_string_equal(out.data, "v5");
+    assert_int_equal(nc_near_put(n, "k", 1, "old", 3, exp, t), 0); /* the read's reply */
+    assert_int_equal(get_now(n, "k", &out), 0);
+
+    /* a put refused as too large or already expired removes the older entry */
+    assert_int_equal(put_now(n, "k", "v6"), 1);
+    char *big = calloc(1, MIB);
+    t = nc_near_token(n, "k", 1);
+    assert_int_equal(nc_near_put(n, "k", 1, big, MIB / 2, exp, t), 0);
+    free(big);
+    assert_int_equal(get_now(n, "k", &out), 0);
+    assert_int_equal(put_now(n, "k", "v7"), 1);
+    t = nc_near_token(n, "k", 1);
+    assert_int_equal(nc_near_put(n, "k", 1, "v8", 2, nc_now_ms() - 1, t), 0);
+    assert_int_equal(get_now(n, "k", &out), 0);
 
     nc_near_stats(n, &st);
-    assert_int_equal(st.puts_dropped, 3);
+    assert_int_equal(st.puts_dropped, 5);
     assert_int_equal(st.invalidations, 5); /* four drops and a clear */
     nc_buf_free(&out);
     nc_near_free(n);
