@@ -3,7 +3,8 @@
  *
  *   make build/near-bench && build/near-bench [SECONDS_PER_RUN]
  *
- * Every run: 10 000 keys of 50 bytes with 1 KiB values, all fitting a
+ * Every run: 10 000 keys like the service's (35 bytes: prefix, namespace,
+ * 16 hex digits of a hash) with 1 KiB values, all fitting a
  * 64 MiB cache, each thread picking keys at random. "get" is only hits;
  * "90/10" is 90 % hits and 10 % token + put (a replacement); "put+drop"
  * alternates a put and a drop of the same key (an instance's own write
@@ -31,12 +32,14 @@ struct run {
     atomic_uint seed;
 };
 
-static char keys[KEYS][51]; /* made once: snprintf would cost more than a get */
+#define KLEN 35
+
+static char keys[KEYS][KLEN + 1]; /* made once: snprintf would cost more than a get */
 
 static void keys_init(void)
 {
     for (int i = 0; i < KEYS; i++)
-        snprintf(keys[i], sizeof keys[i], "nc:cache:ns:%038d", i);
+        snprintf(keys[i], sizeof keys[i], "normcache:products:%016x", (unsigned)i * 2654435761u);
 }
 
 static void *bench_thread(void *arg)
@@ -54,13 +57,13 @@ static void *bench_thread(void *arg)
             const char *key = keys[rand_r(&seed) % KEYS];
             int op = rand_r(&seed) % 10;
             if (r->mix == MIX_GET || (r->mix == MIX_90_10 && op > 0)) {
-                if (nc_near_get(r->n, key, 50, nc_now_ms(), &out, &exp) != 1)
+                if (nc_near_get(r->n, key, KLEN, nc_now_ms(), &out, &exp) != 1)
                     abort();
             } else {
-                uint64_t t = nc_near_token(r->n, key, 50);
-                nc_near_put(r->n, key, 50, val, VLEN, exp_far, t);
+                uint64_t t = nc_near_token(r->n, key, KLEN);
+                nc_near_put(r->n, key, KLEN, val, VLEN, exp_far, t);
                 if (r->mix == MIX_PUT_DROP)
-                    nc_near_drop(r->n, key, 50);
+                    nc_near_drop(r->n, key, KLEN);
             }
         }
         ops += 1024;
@@ -83,7 +86,7 @@ static double bench_run(enum mix mix, int threads, unsigned shards, int seconds)
     char val[VLEN];
     memset(val, 'v', sizeof val);
     for (int i = 0; i < KEYS; i++) {
-        if (nc_near_put(r.n, keys[i], 50, val, VLEN, nc_now_ms() + 3600000, 0) != 1)
+        if (nc_near_put(r.n, keys[i], KLEN, val, VLEN, nc_now_ms() + 3600000, 0) != 1)
             return -1;
     }
     pthread_t th[2];
