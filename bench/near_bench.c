@@ -3,12 +3,14 @@
  *
  *   make build/near-bench && build/near-bench [SECONDS_PER_RUN]
  *
- * Every run: 10 000 keys like the service's (35 bytes: prefix, namespace,
- * 16 hex digits of a hash) with 1 KiB values, all fitting a
- * 64 MiB cache, each thread picking keys at random. "get" is only hits;
- * "90/10" is 90 % hits and 10 % token + put (a replacement); "put+drop"
- * alternates a put and a drop of the same key (an instance's own write
- * followed by its invalidation). Prints one line per run. */
+ * First the memory check: ten times more 1 KiB entries than fit offered to
+ * a 64 MiB cache; prints the cache's byte count and the process's resident
+ * set before and after. Then one line per run: 10 000 keys shaped like the
+ * service's (35 bytes: prefix, namespace, 16 hex digits of a hash) with
+ * 1 KiB values, all fitting a 64 MiB cache, each thread picking keys at
+ * random. "get" is only hits; "90/10" is 90 % hits and 10 % token + put (a
+ * replacement); "put+drop" alternates a put and a drop of the same key (an
+ * instance's own write followed by its invalidation). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,12 +104,58 @@ static double bench_run(enum mix mix, int threads, unsigned shards, int seconds)
     return (double)atomic_load(&r.ops) / secs;
 }
 
+/* The process's resident set in KiB (VmRSS), or -1. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static int bench_memory(void)
+{
+    const size_t max = 64u << 20;
+    long before = rss_kib();
+    struct nc_near *n = nc_near_new(max, 64);
+    if (!n)
+        return -1;
+    char key[40], val[VLEN];
+    memset(val, 'v', sizeof val);
+    size_t offered = 0;
+    for (unsigned i = 0; offered < 10 * max; i++) {
+        int klen = snprintf(key, sizeof key, "normcache:products:%016x", i);
+        if (nc_near_put(n, key, (size_t)klen, val, VLEN, nc_now_ms() + 3600000, 0) < 0)
+            return -1;
+        offered += NC_NEAR_ENTRY_OVERHEAD + (size_t)klen + VLEN;
+    }
+    struct nc_near_stats st;
+    nc_near_stats(n, &st);
+    long after = rss_kib();
+    printf("memory: max_bytes %zu KiB, offered %zu KiB; bytes %llu KiB in %llu entries; "
+           "VmRSS %ld KiB -> %ld KiB (+%ld KiB)\n",
+           max / 1024, offered / 1024, (unsigned long long)st.bytes / 1024,
+           (unsigned long long)st.entries, before, after, after - before);
+    nc_near_free(n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int seconds = argc > 1 ? atoi(argv[1]) : 2;
     if (seconds < 1)
         seconds = 1;
     keys_init();
+    /* first, while the heap is fresh: the resident set then shows the cache */
+    if (bench_memory() != 0) {
+        fprintf(stderr, "near_bench: out of memory\n");
+        return 1;
+    }
     static const char *names[] = {"get", "90/10", "put+drop"};
     static const unsigned shard_counts[] = {64, 1};
     printf("%-9s %6s %7s %12s\n", "mix", "shards", "threads", "ops/s");
