@@ -68,7 +68,7 @@ struct near_shard {
     uint64_t stripe[NEAR_STRIPES]; /* the sequence of the last drop in each */
 };
 
-/* One cache line per shard, so that two shards' locks never share one. */
+/* Each shard starts on a cache line of its own: two shards never share one. */
 struct near_slot {
     alignas(64) struct near_shard s;
 };
