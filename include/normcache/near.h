@@ -1,0 +1,81 @@
+/* near.h - the process's near cache (L1): values read from Redis kept in
+ * memory, bounded in bytes, shared by all workers.
+ *
+ * Sharded: a key's FNV-1a hash (hash.h) picks one of a power-of-two number
+ * of shards, each with its own mutex, its own hash table and its own byte
+ * budget (max_bytes / shards): no global lock on the hot path. A value is
+ * copied out under the shard lock, so a hit never holds a reference.
+ *
+ * Bytes, not entries: an entry costs its key, its value and a fixed
+ * per-entry overhead (NC_NEAR_ENTRY_OVERHEAD), and a shard never holds more
+ * than its budget. An entry that cannot fit a shard's budget is refused.
+ *
+ * Eviction: S3-FIFO (Yang et al., SOSP'23). New keys enter a small FIFO
+ * (~10 % of the shard's bytes); a key evicted from it that was read again
+ * meanwhile moves to the main FIFO, otherwise it leaves and only its hash
+ * is remembered in a ghost FIFO; a key whose hash is a ghost is admitted
+ * straight to main. Main entries carry a 2-bit read frequency: at the
+ * queue's head a read entry is reinserted with its count decremented, an
+ * unread one is evicted. Why: a one-pass scan of cold keys flows through
+ * the small FIFO without touching the hot set in main (plain FIFO or LRU
+ * would flush it); reads only bump a counter (no list moves, unlike LRU),
+ * so the shard lock is held briefly; and it is a few queues and a table,
+ * simple enough to review.
+ *
+ * Expiry: a get never returns an entry with expire_ms <= now; expired
+ * entries are removed when a get finds them and by eviction.
+ *
+ * Coherence: each shard counts the drops made in it (a sequence), and the
+ * cache counts clears (a global epoch, one atomic every operation checks:
+ * a clear is O(1), and a shard empties itself lazily when it next sees a
+ * new epoch). A token is the pair, taken before the Redis read is sent; a
+ * put whose token predates a drop in its shard, or a clear, is refused.
+ * This closes the race in which an invalidation overtakes the read's
+ * reply: the read's value would be older than the invalidation. (A drop
+ * of another key in the same shard refuses too: rare, and only a miss.)
+ *
+ * Thread safety: every function may be called from any thread at once,
+ * except nc_near_free. */
+#ifndef NC_NEAR_H
+#define NC_NEAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "normcache/buf.h"
+
+/* What an entry costs beyond its key and value bytes (the entry record,
+ * its table slot, allocator overhead), counted in bytes and the budget. */
+#define NC_NEAR_ENTRY_OVERHEAD 96
+
+struct nc_near;
+struct nc_near_stats {
+    uint64_t hits, misses, evictions, invalidations, puts_dropped;
+    uint64_t bytes, entries;
+};
+
+/* max_bytes bounds everything an entry costs (key + value + overhead);
+ * shards is rounded up to a power of two. NULL on OOM. Caller frees. */
+struct nc_near *nc_near_new(size_t max_bytes, unsigned shards);
+void nc_near_free(struct nc_near *n);
+/* Coherence token: taken BEFORE the Redis read is sent; a put whose token
+ * predates a drop of that key (or its shard), or a clear, is refused.
+ * This closes the race where an invalidation overtakes the read's reply. */
+uint64_t nc_near_token(struct nc_near *n, const char *key, size_t klen);
+/* 1 = hit: the value is appended to out (after nc_buf_reset) and
+ * *expire_ms (absolute, nc_now_ms clock) set; 0 = miss or expired. */
+int nc_near_get(struct nc_near *n, const char *key, size_t klen, int64_t now_ms, struct nc_buf *out,
+                int64_t *expire_ms);
+/* Insert/replace (copied) unless the token is stale or the entry cannot
+ * fit. 1 stored, 0 refused, -1 out of memory. */
+int nc_near_put(struct nc_near *n, const char *key, size_t klen, const char *val, size_t vlen,
+                int64_t expire_ms, uint64_t token);
+/* Drop one key (an invalidation, or this instance's own write/delete);
+ * makes every outstanding token for it stale. Any thread. */
+void nc_near_drop(struct nc_near *n, const char *key, size_t klen);
+/* Drop everything (null invalidation, invalidation connection lost,
+ * flush); every outstanding token becomes stale. Any thread. */
+void nc_near_clear(struct nc_near *n);
+void nc_near_stats(struct nc_near *n, struct nc_near_stats *out);
+
+#endif
