@@ -4,6 +4,7 @@
 #include "normcache/metrics_http.h"
 
 #include "normcache/counters.h"
+#include "normcache/near.h"
 #include "normcache/store.h"
 
 static enum MHD_Result metrics_start(struct nc_req *r)
@@ -19,6 +20,29 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "breaker is open.\n# TYPE normcache_redis_breaker_open gauge\n"
                            "normcache_redis_breaker_open %d\n",
                            nc_store_state(s) == NC_REDIS_UP, nc_store_breaker_open(s));
+    struct nc_near_stats st = {0};
+    if (r->w->near)
+        nc_near_stats(r->w->near, &st);
+    if (rc == 0)
+        rc = nc_buf_printf(
+            &r->out,
+            "# HELP normcache_near_hits_total GETs answered from the near cache.\n"
+            "# TYPE normcache_near_hits_total counter\nnormcache_near_hits_total %llu\n"
+            "# HELP normcache_near_misses_total Near-cache lookups that went to Redis.\n"
+            "# TYPE normcache_near_misses_total counter\nnormcache_near_misses_total %llu\n"
+            "# HELP normcache_near_evictions_total Near-cache entries evicted for room.\n"
+            "# TYPE normcache_near_evictions_total counter\nnormcache_near_evictions_total %llu\n"
+            "# HELP normcache_near_invalidations_total Near-cache drops and clears (Redis "
+            "invalidations and this instance's writes).\n"
+            "# TYPE normcache_near_invalidations_total counter\n"
+            "normcache_near_invalidations_total %llu\n"
+            "# HELP normcache_near_bytes Bytes the near cache holds (keys, values, overhead).\n"
+            "# TYPE normcache_near_bytes gauge\nnormcache_near_bytes %llu\n"
+            "# HELP normcache_near_entries Entries the near cache holds.\n"
+            "# TYPE normcache_near_entries gauge\nnormcache_near_entries %llu\n",
+            (unsigned long long)st.hits, (unsigned long long)st.misses,
+            (unsigned long long)st.evictions, (unsigned long long)st.invalidations,
+            (unsigned long long)st.bytes, (unsigned long long)st.entries);
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -41,6 +41,7 @@
 #include "normcache/counters.h"
 #include "normcache/iplimit.h"
 #include "normcache/log.h"
+#include "normcache/near.h"
 #include "normcache/pubsub.h"
 #include "normcache/recs.h"
 #include "normcache/router.h"
@@ -67,6 +68,7 @@ struct nc_server {
     const struct nc_config *cfg;
     struct nc_breaker breaker;  /* one Redis, one breaker for every worker */
     struct nc_iplimit *iplimit; /* HTTP_MAX_CONNECTIONS_PER_IP across workers; NULL: none */
+    struct nc_near *near;       /* NEAR_CACHE: one for every worker; NULL: off */
     int nloops;
     struct nc_loop *loops;
     int port;
@@ -188,6 +190,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->w.id = id;
     l->w.cfg = cfg;
     l->w.iplimit = srv->iplimit;
+    l->w.near = srv->near;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -406,6 +409,7 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
+    nc_near_free(srv->near); /* the subscriber, its last user, has stopped */
     pthread_cond_destroy(&srv->bar_cond);
     pthread_mutex_destroy(&srv->bar_lock);
     nc_iplimit_free(srv->iplimit);
@@ -474,12 +478,19 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
+    if (cfg->near_cache && !(srv->near = nc_near_new(cfg->near_max_bytes, 64))) {
+        snprintf(err, errlen, "out of memory");
+        nc_iplimit_free(srv->iplimit);
+        free(srv);
+        return -1;
+    }
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {
         snprintf(err, errlen, "cannot pick a port");
         free(srv->loops);
+        nc_near_free(srv->near);
         nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
@@ -490,6 +501,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     }
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
+        nc_near_free(srv->near);
         nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
@@ -501,7 +513,10 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
             return -1;
         }
     }
-    /* The workers registered what they listen for (lease wake-ups). */
+    /* The workers registered what they listen for (lease wake-ups); the
+     * near cache listens for invalidations. */
+    if (srv->near)
+        nc_pubsub_near(srv->near);
     nc_pubsub_start(cfg);
     for (int i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {

@@ -17,6 +17,7 @@
 #include "normcache/breaker.h"
 #include "normcache/clock.h"
 #include "normcache/log.h"
+#include "normcache/near_sync.h"
 #include "normcache/counters.h"
 
 enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_READY };
@@ -44,6 +45,8 @@ struct nc_store {
     uint32_t registered; /* events currently registered in epfd (0: none) */
     struct pending *ring;
     size_t cap, head, count;
+    unsigned track_tried; /* NEAR_CACHE: generation CLIENT TRACKING was last sent for */
+    unsigned track_gen;   /* ... and not refused (0: this connection tracks nothing) */
 };
 
 int nc_store_breaker_open(const struct nc_store *s)
@@ -268,6 +271,7 @@ static int start_connection(struct nc_store *s)
     s->registered = 0;
     s->want_read = s->want_write = s->out_armed = 0;
     s->setup_failed = 0;
+    s->track_tried = s->track_gen = 0;
     s->state = CONN_CONNECTING;
     s->connect_deadline = nc_now_ms() + cfg->redis_connect_timeout_ms;
     ac->ev.data = s;
@@ -308,6 +312,42 @@ static int start_connection(struct nc_store *s)
 fail:
     drop_connection(s, 0);
     return -1;
+}
+
+static int queue(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
+                 const size_t *argvlen, int probe);
+
+unsigned nc_store_tracking_gen(const struct nc_store *s)
+{
+    return s->ac ? s->track_gen : 0;
+}
+
+static void on_tracking(void *priv, redisReply *reply)
+{
+    struct nc_store *s = priv;
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        /* e.g. the subscriber reconnected as another client meanwhile:
+         * its new generation sends this again. */
+        nc_logf(NC_LOG_WARN, "near cache: redis refused CLIENT TRACKING: %.*s",
+                (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        s->track_gen = 0;
+    }
+}
+
+/* NEAR_CACHE: makes the connection track for the current generation
+ * before the next command (a new connection, or a new subscriber). */
+static void track(struct nc_store *s)
+{
+    long long id;
+    unsigned g = nc_near_sync_current(&id);
+    if (!g || g == s->track_tried)
+        return;
+    char ids[24];
+    int n = snprintf(ids, sizeof ids, "%lld", id);
+    const char *argv[5] = {"CLIENT", "TRACKING", "on", "REDIRECT", ids};
+    const size_t lens[5] = {6, 8, 2, 8, (size_t)n};
+    s->track_tried = g;
+    s->track_gen = queue(s, on_tracking, s, 5, argv, lens, 0) == 0 ? g : 0;
 }
 
 struct nc_store *nc_store_new(const struct nc_config *cfg, struct nc_breaker *brk, int epfd)
@@ -371,6 +411,8 @@ int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, 
     }
     if (!s->ac && start_connection(s) != 0)
         return -1;
+    if (s->cfg->near_cache && nc_near_sync_gen() != s->track_tried)
+        track(s);
     return queue(s, cb, priv, argc, argv, argvlen, 0);
 }
 

@@ -45,6 +45,11 @@ void nc_store_free(struct nc_store *s);
 int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
                      const size_t *argvlen);
 
+/* NEAR_CACHE: the tracking generation (near_sync.h) the connection runs
+ * CLIENT TRACKING for, sent before any command queued since; 0 when it
+ * tracks nothing (no connection, refused, or the near cache unusable). */
+unsigned nc_store_tracking_gen(const struct nc_store *s);
+
 /* Event-loop hooks, in this order per pass: on_event for each ready event,
  * then (after MHD_run) flush, then tick. next_timeout_ms returns how long
  * the loop may sleep before the earliest deadline (-1: none). */

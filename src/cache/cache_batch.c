@@ -82,6 +82,7 @@ static void on_item_pttl(void *priv, redisReply *reply)
 static void on_item_set(void *priv, redisReply *reply)
 {
     struct batch_item *it = priv;
+    nc_cache_near_drop(it->r, it->key, (size_t)it->keylen); /* see cache_write.c's on_set */
     if (!reply)
         it->r->redis_failed = 1;
     else if (reply->type == REDIS_REPLY_STATUS)
