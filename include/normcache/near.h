@@ -8,31 +8,36 @@
  *
  * Bytes, not entries: an entry costs its key, its value and a fixed
  * per-entry overhead (NC_NEAR_ENTRY_OVERHEAD), and a shard never holds more
- * than its budget. An entry that cannot fit a shard's budget is refused.
+ * than its budget. A shard's fixed tables (hash buckets, ghosts, drop
+ * marks: about 1/16 of its share) are paid for from its share of max_bytes
+ * too, so the whole cache stays within max_bytes. An entry larger than the
+ * small FIFO (a tenth of a shard's budget) is refused: with the defaults
+ * (64 MiB, 64 shards) that is about 94 KiB.
  *
  * Eviction: S3-FIFO (Yang et al., SOSP'23). New keys enter a small FIFO
  * (~10 % of the shard's bytes); a key evicted from it that was read again
  * meanwhile moves to the main FIFO, otherwise it leaves and only its hash
- * is remembered in a ghost FIFO; a key whose hash is a ghost is admitted
- * straight to main. Main entries carry a 2-bit read frequency: at the
- * queue's head a read entry is reinserted with its count decremented, an
- * unread one is evicted. Why: a one-pass scan of cold keys flows through
- * the small FIFO without touching the hot set in main (plain FIFO or LRU
- * would flush it); reads only bump a counter (no list moves, unlike LRU),
- * so the shard lock is held briefly; and it is a few queues and a table,
- * simple enough to review.
+ * is remembered as a ghost (a direct-mapped table of fingerprints that ages
+ * like a FIFO of as many hashes as it has slots); a key put again while
+ * its ghost is remembered is admitted straight to main. Main entries carry a 2-bit read frequency:
+ * at the queue's head a read entry is reinserted with its count decremented, an unread one is
+ * evicted. Why: a one-pass scan of cold keys flows through the small FIFO without touching the hot
+ * set in main (plain FIFO or LRU would flush it); reads only bump a counter (no list moves, unlike
+ * LRU), so the shard lock is held briefly; and it is a few queues and a table, simple enough to
+ * review.
  *
  * Expiry: a get never returns an entry with expire_ms <= now; expired
  * entries are removed when a get finds them and by eviction.
  *
- * Coherence: each shard counts the drops made in it (a sequence), and the
- * cache counts clears (a global epoch, one atomic every operation checks:
- * a clear is O(1), and a shard empties itself lazily when it next sees a
- * new epoch). A token is the pair, taken before the Redis read is sent; a
- * put whose token predates a drop in its shard, or a clear, is refused.
- * This closes the race in which an invalidation overtakes the read's
- * reply: the read's value would be older than the invalidation. (A drop
- * of another key in the same shard refuses too: rare, and only a miss.)
+ * Coherence: one sequence counts every drop and clear. A token is its
+ * value, read before the Redis read is sent. A drop takes the next number
+ * and marks it on the key's stripe (1/64 of its shard, by hash); a clear
+ * marks it as the clear epoch (one atomic every operation checks, so a clear
+ * is O(1) and each shard empties itself when it next sees a new epoch). A
+ * put whose token is older than its stripe's mark or the clear epoch is
+ * refused: that closes the race in which an invalidation overtakes the
+ * read's reply (the value read would be older than the invalidation). A
+ * drop of another key on the same stripe refuses too: rare, and only a miss.
  *
  * Thread safety: every function may be called from any thread at once,
  * except nc_near_free. */
@@ -44,8 +49,8 @@
 
 #include "normcache/buf.h"
 
-/* What an entry costs beyond its key and value bytes (the entry record,
- * its table slot, allocator overhead), counted in bytes and the budget. */
+/* What an entry costs beyond its key and value bytes (its record, malloc's
+ * header and rounding), counted in bytes and against the budget. */
 #define NC_NEAR_ENTRY_OVERHEAD 96
 
 struct nc_near;
@@ -76,6 +81,11 @@ void nc_near_drop(struct nc_near *n, const char *key, size_t klen);
 /* Drop everything (null invalidation, invalidation connection lost,
  * flush); every outstanding token becomes stale. Any thread. */
 void nc_near_clear(struct nc_near *n);
+/* Sums every shard's counters; bytes and entries count entries only.
+ * invalidations counts drops and clears asked for, puts_dropped the puts
+ * refused (stale token, too large, already expired, out of memory). */
 void nc_near_stats(struct nc_near *n, struct nc_near_stats *out);
+/* The shard that holds key, 0 .. shards-1 (tests, diagnostics). */
+unsigned nc_near_shard(const struct nc_near *n, const char *key, size_t klen);
 
 #endif
