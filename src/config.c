@@ -25,6 +25,7 @@ enum nc_cfg_kind {
     K_DOUBLE,
     K_BIND,
     K_REDIS_URL,
+    K_REDIS_MODE,
     K_TOKENS,
     K_SECRET,
     K_PREFIX,
@@ -82,8 +83,11 @@ static const struct nc_cfg_row rows[] = {
      "comma-separated bearer tokens for /cache/* (empty: no auth)"},
     {"REDIS_ENABLED", "true", K_BOOL, 0, 1, OFF(redis_enabled), MASK_NONE,
      "false: never talk to Redis (reads bypass, writes are not stored)"},
+    {"REDIS_MODE", "standalone", K_REDIS_MODE, 0, 0, 0, MASK_NONE,
+     "standalone, cluster (the URL lists seed nodes) or sentinel (the URL lists sentinels)"},
     {"REDIS_URL", "redis://127.0.0.1:6379/0", K_REDIS_URL, 0, 0, 0, MASK_USERINFO,
-     "redis://[user[:password]@]host[:port][/db]"},
+     "redis://[user[:password]@]host[:port][,host[:port]...][/db] (a list in cluster and sentinel "
+     "modes)"},
     {"REDIS_CONNECT_TIMEOUT_MS", "200", K_INT, 1, 60000, OFF(redis_connect_timeout_ms), MASK_NONE,
      "Redis connect timeout"},
     {"REDIS_TIMEOUT_MS", "100", K_INT, 1, 60000, OFF(redis_timeout_ms), MASK_NONE,
@@ -197,9 +201,13 @@ static int set_row(struct nc_config *cfg, const struct nc_cfg_row *r, const char
         memcpy(cfg->redis_password, u.password, sizeof cfg->redis_password);
         cfg->redis_port = u.port;
         cfg->redis_db = u.db;
+        memcpy(cfg->redis_nodes, u.nodes, sizeof cfg->redis_nodes);
+        cfg->redis_nnodes = u.nnodes;
         explicit_bzero(u.password, sizeof u.password);
         return 0;
     }
+    case K_REDIS_MODE:
+        return nc_config_parse_redis_mode(val, &cfg->redis_mode, why, whylen);
     case K_TOKENS:
         return nc_config_parse_tokens(val, cfg->auth_tokens, cfg->auth_token_lens,
                                       NC_CONFIG_MAX_TOKENS, &cfg->n_auth_tokens, why, whylen);
@@ -272,6 +280,27 @@ static int check_cross(const struct nc_config *cfg, char *err, size_t errlen)
                      cfg->ns_ttl[i].ns, cfg->ns_ttl[i].ttl, cfg->max_ttl_s);
             return -1;
         }
+    /* REDIS_URL's value may hold a password: these messages never show it. */
+    if (cfg->redis_mode == NC_REDIS_STANDALONE && cfg->redis_nnodes > 1) {
+        snprintf(err, errlen,
+                 "config: REDIS_URL is invalid with REDIS_MODE=standalone: expected one host "
+                 "(a list of %d is for REDIS_MODE=cluster or sentinel)",
+                 cfg->redis_nnodes);
+        return -1;
+    }
+    if (cfg->redis_mode == NC_REDIS_CLUSTER && cfg->redis_db != 0) {
+        snprintf(err, errlen,
+                 "config: REDIS_URL is invalid with REDIS_MODE=cluster: expected database 0 "
+                 "(a cluster has no other), not /%d",
+                 cfg->redis_db);
+        return -1;
+    }
+    if (cfg->near_cache && cfg->redis_mode == NC_REDIS_CLUSTER) {
+        snprintf(err, errlen,
+                 "config: NEAR_CACHE=true is invalid with REDIS_MODE=cluster: expected false "
+                 "(its invalidations would need one connection per node)");
+        return -1;
+    }
     if (cfg->lock_wait_ms > 0 && cfg->lock_ttl_ms < 100) {
         snprintf(err, errlen, "config: LOCK_TTL_MS=%d is invalid: expected at least 100",
                  cfg->lock_ttl_ms);
@@ -364,12 +393,21 @@ static void show_row(const struct nc_config *cfg, const struct nc_cfg_row *r, ch
     case K_BIND:
         snprintf(v, vlen, "%s", cfg->bind_addr);
         break;
-    case K_REDIS_URL: {
-        int v6 = strchr(cfg->redis_host, ':') != NULL;
-        snprintf(v, vlen, "redis://%s%s%s%s%s%s:%d/%d", cfg->redis_user,
-                 cfg->redis_password[0] ? ":***" : "",
-                 cfg->redis_user[0] || cfg->redis_password[0] ? "@" : "", v6 ? "[" : "",
-                 cfg->redis_host, v6 ? "]" : "", cfg->redis_port, cfg->redis_db);
+    case K_REDIS_URL:
+        o = (size_t)snprintf(v, vlen, "redis://%s%s%s", cfg->redis_user,
+                             cfg->redis_password[0] ? ":***" : "",
+                             cfg->redis_user[0] || cfg->redis_password[0] ? "@" : "");
+        for (int k = 0; k < cfg->redis_nnodes && o < vlen - 280; k++) {
+            const struct nc_redis_node *nd = &cfg->redis_nodes[k];
+            int v6 = strchr(nd->host, ':') != NULL;
+            o += (size_t)snprintf(v + o, vlen - o, "%s%s%s%s:%d", k ? "," : "", v6 ? "[" : "",
+                                  nd->host, v6 ? "]" : "", nd->port);
+        }
+        snprintf(v + o, vlen - o, "/%d", cfg->redis_db);
+        break;
+    case K_REDIS_MODE: {
+        static const char *const modes[] = {"standalone", "cluster", "sentinel"};
+        snprintf(v, vlen, "%s", modes[cfg->redis_mode]);
     } break;
     case K_TOKENS:
         snprintf(v, vlen, "%s", cfg->n_auth_tokens ? "***" : "");

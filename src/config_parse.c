@@ -160,6 +160,40 @@ static int span_ll(const char *s, size_t n, long long min, long long max, int *o
     return 0;
 }
 
+/* One node "host[:port]" or "[v6][:port]" of s[0..n). */
+static int parse_node(const char *p, const char *end, struct nc_redis_node *node)
+{
+    const char *portsep;
+    const char *hstart = p, *hend;
+    if (p < end && *p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb)
+            return -1;
+        hstart = p + 1;
+        hend = rb;
+        portsep = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+        if (!portsep && rb + 1 != end)
+            return -1;
+    } else {
+        portsep = memchr(p, ':', (size_t)(end - p));
+        hend = portsep ? portsep : end;
+    }
+    size_t hl = (size_t)(hend - hstart);
+    if (hl == 0 || hl >= sizeof node->host)
+        return -1;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)hstart[i];
+        if (!(isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':'))
+            return -1;
+    }
+    memcpy(node->host, hstart, hl);
+    node->host[hl] = '\0';
+    node->port = 6379;
+    if (portsep && span_ll(portsep + 1, (size_t)(end - portsep - 1), 1, 65535, &node->port) != 0)
+        return -1;
+    return 0;
+}
+
 int nc_config_parse_redis_url(const char *s, struct nc_redis_url *u, char *err, size_t errlen)
 {
     if (strncmp(s, "redis://", 8) != 0)
@@ -180,43 +214,40 @@ int nc_config_parse_redis_url(const char *s, struct nc_redis_url *u, char *err, 
             goto bad;
         p = at + 1;
     }
-    const char *portsep;
-    const char *hstart = p, *hend;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(hostend - p));
-        if (!rb)
+    u->nnodes = 0;
+    for (;;) {
+        const char *comma = memchr(p, ',', (size_t)(hostend - p));
+        const char *end = comma ? comma : hostend;
+        if (u->nnodes == NC_REDIS_NODES_MAX || parse_node(p, end, &u->nodes[u->nnodes]) != 0)
             goto bad;
-        hstart = p + 1;
-        hend = rb;
-        portsep = rb + 1 < hostend && rb[1] == ':' ? rb + 1 : NULL;
-        if (!portsep && rb + 1 != hostend)
-            goto bad;
-    } else {
-        portsep = memchr(p, ':', (size_t)(hostend - p));
-        hend = portsep ? portsep : hostend;
+        u->nnodes++;
+        if (!comma)
+            break;
+        p = comma + 1;
     }
-    size_t hl = (size_t)(hend - hstart);
-    if (hl == 0 || hl >= sizeof u->host)
-        goto bad;
-    for (size_t i = 0; i < hl; i++) {
-        unsigned char c = (unsigned char)hstart[i];
-        if (!(isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':'))
-            goto bad;
-    }
-    memcpy(u->host, hstart, hl);
-    u->host[hl] = '\0';
-    u->port = 6379;
-    if (portsep && span_ll(portsep + 1, (size_t)(hostend - portsep - 1), 1, 65535, &u->port) != 0)
-        goto bad;
+    memcpy(u->host, u->nodes[0].host, sizeof u->host);
+    u->port = u->nodes[0].port;
     u->db = 0;
     if (slash && slash[1] && span_ll(slash + 1, strlen(slash + 1), 0, 15, &u->db) != 0)
         goto bad;
     return 0;
 bad:
     snprintf(err, errlen,
-             "expected redis://[user[:password]@]host[:port][/db] with port 1..65535 and "
-             "db 0..15");
+             "expected redis://[user[:password]@]host[:port][,host[:port]...][/db] with port "
+             "1..65535, db 0..15 and at most %d hosts",
+             NC_REDIS_NODES_MAX);
     return -1;
+}
+
+int nc_config_parse_redis_mode(const char *s, enum nc_redis_mode *out, char *err, size_t errlen)
+{
+    /* In enum order. */
+    static const char *const names[] = {"standalone", "cluster", "sentinel"};
+    int i;
+    if (nc_config_parse_word(s, names, 3, "standalone, cluster or sentinel", &i, err, errlen) != 0)
+        return -1;
+    *out = (enum nc_redis_mode)i;
+    return 0;
 }
 
 /* Where a per-namespace map's entries go: out[*n], at most cap. */

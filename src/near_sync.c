@@ -3,8 +3,10 @@
 #include "normcache/near_sync.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "normcache/clock.h"
+#include "normcache/conn.h"
 #include "normcache/near.h"
 
 static atomic_uint cur_gen;   /* 0: unusable */
@@ -75,6 +77,24 @@ void nc_near_sync_all(struct nc_near *n)
 void nc_near_sync_reset(void)
 {
     nc_near_sync_down(NULL);
+}
+
+int nc_near_sync_track(struct nc_conn *c, void *ud)
+{
+    unsigned *conn_gen = ud;
+    long long id;
+    unsigned g = nc_near_sync_current(&id);
+    *conn_gen = 0;
+    if (!g)
+        return 0; /* unusable: no read fills the near cache anyway */
+    char ids[24];
+    int n = snprintf(ids, sizeof ids, "%lld", id);
+    const char *argv[5] = {"CLIENT", "TRACKING", "on", "REDIRECT", ids};
+    const size_t lens[5] = {6, 8, 2, 8, (size_t)n};
+    if (nc_conn_send_internal(c, NULL, NULL, 5, argv, lens) != 0)
+        return -1;
+    *conn_gen = g;
+    return 0;
 }
 
 void nc_near_read_begin(struct nc_near *n, const char *key, size_t klen, struct nc_near_read *rd)

@@ -42,6 +42,7 @@
 #include "normcache/iplimit.h"
 #include "normcache/log.h"
 #include "normcache/near.h"
+#include "normcache/near_sync.h"
 #include "normcache/pubsub.h"
 #include "normcache/recs.h"
 #include "normcache/router.h"
@@ -208,6 +209,13 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* NEAR_CACHE: the connection tracks the keys it reads for the
+     * subscriber's invalidations, from before its first read. */
+    if (srv->near && nc_store_add_setup(l->w.store, nc_near_sync_track, &l->w.near_gen,
+                                        nc_near_sync_gen_ptr()) != 0) {
+        snprintf(err, errlen, "cannot set up client tracking");
+        return -1;
+    }
     if (nc_cache_worker_init(&l->w, l->epfd) != 0) {
         snprintf(err, errlen, "cannot set up the lease waiters");
         return -1;
@@ -277,9 +285,9 @@ static void loop_pass(struct nc_loop *l, int timeout)
     int n = epoll_wait(l->epfd, evs, 64, timeout);
     for (int i = 0; i < n; i++) {
         void *p = evs[i].data.ptr;
-        if (p == l->w.store)
-            nc_store_on_event(l->w.store, evs[i].events);
-        else if (p == &l->wakefd) {
+        if (nc_store_on_event(l->w.store, p, evs[i].events))
+            continue;
+        if (p == &l->wakefd) {
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
             (void)r;

@@ -33,6 +33,11 @@ struct nc_config {
     int n_auth_tokens;
     /* Redis */
     int redis_enabled;
+    enum nc_redis_mode redis_mode;
+    /* REDIS_URL's hosts: the seeds (cluster), the sentinels, or the one
+     * server (standalone: redis_nnodes is 1, the same as redis_host). */
+    struct nc_redis_node redis_nodes[NC_REDIS_NODES_MAX];
+    int redis_nnodes;
     char redis_host[256];
     int redis_port;
     char redis_user[128];

@@ -28,13 +28,26 @@ struct nc_ns_norm {
     enum nc_norm_mode mode;
 };
 
-/* REDIS_URL's parts. */
+/* REDIS_MODE. */
+enum nc_redis_mode { NC_REDIS_STANDALONE = 0, NC_REDIS_CLUSTER, NC_REDIS_SENTINEL };
+
+#define NC_REDIS_NODES_MAX 16
+
+/* One host:port of REDIS_URL's list (cluster seeds, sentinels). */
+struct nc_redis_node {
+    char host[256];
+    int port;
+};
+
+/* REDIS_URL's parts. host and port are the first node's. */
 struct nc_redis_url {
     char host[256];
     int port;
     char user[128];
     char password[256];
     int db;
+    struct nc_redis_node nodes[NC_REDIS_NODES_MAX];
+    int nnodes;
 };
 
 #define NC_CONFIG_TTL_MAX 31536000
@@ -64,12 +77,14 @@ int nc_config_parse_prefix(const char *s, char *out, size_t cap, char *err, size
  * (the caller appends paths). */
 int nc_config_parse_upstream_url(const char *s, char *out, size_t cap, char *err, size_t errlen);
 
-/* redis://[user[:password]@]host[:port][/db]: user and password are
- * percent-decoded (%00 refused), host may be an [IPv6] literal, port is
- * 1..65535 (default 6379), db 0..15 (default 0). Writes cfg's redis_user,
- * redis_password, redis_host, redis_port and redis_db, nothing else; on -1
- * they may be half written. */
+/* redis://[user[:password]@]host[:port][,host[:port]...][/db]: user and
+ * password are percent-decoded (%00 refused), a host may be an [IPv6]
+ * literal, port is 1..65535 (default 6379), db 0..15 (default 0), at most
+ * NC_REDIS_NODES_MAX hosts. Whether a list is allowed is the mode's rule
+ * (config.c). On -1 the fields may be half written. */
 int nc_config_parse_redis_url(const char *s, struct nc_redis_url *cfg, char *err, size_t errlen);
+/* standalone, cluster or sentinel. */
+int nc_config_parse_redis_mode(const char *s, enum nc_redis_mode *out, char *err, size_t errlen);
 
 /* Per-namespace maps "ns=value,ns=value": each namespace a valid key
  * segment and given once, values 1..NC_CONFIG_TTL_MAX seconds (ns_ttl) or

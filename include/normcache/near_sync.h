@@ -45,6 +45,15 @@ void nc_near_sync_down(struct nc_near *n);
 void nc_near_sync_key(struct nc_near *n, const char *key, size_t len);
 void nc_near_sync_all(struct nc_near *n);
 
+/* A Redis connection's setup hook (conn.h; registered with the
+ * generation counter, nc_near_sync_gen_ptr): when the near cache is usable,
+ * queues CLIENT TRACKING on REDIRECT <id> and sets *(unsigned *)ud to the
+ * generation it tracks for; else sets it to 0. A refusal (the subscriber
+ * has just reconnected as another client) fails the connection, which
+ * reconnects under the new generation. */
+struct nc_conn;
+int nc_near_sync_track(struct nc_conn *c, void *ud);
+
 /* One read from Redis that may fill the near cache. */
 struct nc_near_read {
     uint64_t token;  /* nc_near_token, taken before the read was sent */

@@ -35,6 +35,7 @@ struct nc_worker {
     int64_t next_sweep_ms;      /* next check of head deadlines */
     struct nc_iplimit *iplimit; /* per-address counts, shared; NULL: no cap */
     struct nc_near *near;       /* the process's near cache, shared; NULL: NEAR_CACHE off */
+    unsigned near_gen;          /* tracking generation of its Redis connection (near_sync.h) */
     struct nc_buf logfields;    /* access-log fields, reused (freed with the worker) */
 };
 

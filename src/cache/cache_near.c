@@ -48,7 +48,7 @@ void nc_cache_near_read_begin(struct nc_req *r)
 void nc_cache_near_read_sent(struct nc_req *r)
 {
     if (r->w->near)
-        nc_near_read_sent(&r->near_rd, nc_store_tracking_gen(r->w->store));
+        nc_near_read_sent(&r->near_rd, r->w->near_gen);
 }
 
 void nc_cache_near_fill(struct nc_req *r, long long pttl, uint64_t etag)
@@ -66,7 +66,7 @@ void nc_cache_near_fill(struct nc_req *r, long long pttl, uint64_t etag)
     size_t len = r->out.len;
     if (nc_buf_append(&r->out, &rexp, sizeof rexp) == 0 &&
         nc_buf_append(&r->out, &etag, sizeof etag) == 0)
-        nc_near_read_put(n, &r->near_rd, nc_store_tracking_gen(r->w->store), r->key,
+        nc_near_read_put(n, &r->near_rd, r->w->near_gen, r->key,
                          (size_t)r->keylen, r->out.data, r->out.len, exp);
     r->out.len = len;
     r->out.data[len] = '\0';

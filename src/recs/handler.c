@@ -274,7 +274,7 @@ static void near_fill(struct nc_req *r, const struct nc_recs_entry *e)
         left = cfg->near_max_ttl_ms;
     int64_t exp = r->near_rd.sent_ms + left;
     if (left > 0 && exp > nc_now_ms())
-        nc_near_read_put(r->w->near, &r->near_rd, nc_store_tracking_gen(r->w->store), r->key,
+        nc_near_read_put(r->w->near, &r->near_rd, r->w->near_gen, r->key,
                          (size_t)r->keylen, r->out.data, r->out.len, exp);
 }
 
@@ -401,7 +401,7 @@ static enum MHD_Result recs_start(struct nc_req *r)
         return after_read(r, rq);
     }
     if (near)
-        nc_near_read_sent(&r->near_rd, nc_store_tracking_gen(r->w->store));
+        nc_near_read_sent(&r->near_rd, r->w->near_gen);
     r->outstanding++;
     r->num = 0; /* phase: reading */
     nc_req_suspend(r);

@@ -101,6 +101,13 @@ static void run(unsigned sel, const char *v)
             FUZZ_CHECK(u.host[0] != '\0');
             FUZZ_CHECK(u.port >= 1 && u.port <= 65535);
             FUZZ_CHECK(u.db >= 0 && u.db <= 15);
+            FUZZ_CHECK(u.nnodes >= 1 && u.nnodes <= NC_REDIS_NODES_MAX);
+            FUZZ_CHECK(strcmp(u.nodes[0].host, u.host) == 0 && u.nodes[0].port == u.port);
+            for (int i = 0; i < u.nnodes; i++) {
+                check_str(u.nodes[i].host, sizeof u.nodes[i].host);
+                FUZZ_CHECK(u.nodes[i].host[0] != '\0');
+                FUZZ_CHECK(u.nodes[i].port >= 1 && u.nodes[i].port <= 65535);
+            }
         }
         break;
     }

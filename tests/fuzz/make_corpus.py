@@ -70,7 +70,7 @@ put("fuzz_config", [bytes([sel]) + v.encode() for sel, v in [
     (7, "https:///"),  # finding: an UPSTREAM_URL without a host was accepted
     (8, "redis://127.0.0.1:6379/0"), (8, "redis://user:hunter2pw@127.0.0.1:99999/0"),
     (8, "redis://:p%40ss@[::1]:6380/15"), (8, "redis://127.0.0.1:6379/abc"), (8, "redis://"),
-    (8, "redis://u%00@h"), (8, "http://x"), (9, "faq=60,legacy=3600"), (9, "a=1,a=2"), (9, ",,"),
+    (8, "redis://u%00@h"), (8, "redis://:pw@h1:7000,[::1]:7001,h3/0"), (8, "redis://a,,b"), (8, "http://x"), (9, "faq=60,legacy=3600"), (9, "a=1,a=2"), (9, ",,"),
     (10, "legacy=basic,faq=text"), (11, "tok1,tok2"), (11, "a b"), (12, "two"),
 ]])
 

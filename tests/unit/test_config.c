@@ -271,6 +271,75 @@ static void test_describe(void **state)
     nc_config_free(&cfg);
 }
 
+/* REDIS_MODE and the REDIS_URL lists it allows. */
+static void test_redis_mode(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[256];
+    assert_int_equal(load(&cfg, (const char *[]){NULL}, err, sizeof err), 0);
+    assert_int_equal(cfg.redis_mode, NC_REDIS_STANDALONE);
+    assert_int_equal(cfg.redis_nnodes, 1);
+    assert_string_equal(cfg.redis_nodes[0].host, "127.0.0.1");
+    assert_int_equal(cfg.redis_nodes[0].port, 6379);
+    nc_config_free(&cfg);
+
+    const char *cl[] = {"REDIS_MODE", "cluster", "REDIS_URL", "redis://:pw@h1:7000,[::1]:7001,h3",
+                        NULL};
+    assert_int_equal(load(&cfg, cl, err, sizeof err), 0);
+    assert_int_equal(cfg.redis_mode, NC_REDIS_CLUSTER);
+    assert_int_equal(cfg.redis_nnodes, 3);
+    assert_string_equal(cfg.redis_nodes[0].host, "h1");
+    assert_int_equal(cfg.redis_nodes[0].port, 7000);
+    assert_string_equal(cfg.redis_nodes[1].host, "::1");
+    assert_int_equal(cfg.redis_nodes[1].port, 7001);
+    assert_string_equal(cfg.redis_nodes[2].host, "h3");
+    assert_int_equal(cfg.redis_nodes[2].port, 6379);
+    assert_string_equal(cfg.redis_host, "h1");
+    assert_string_equal(cfg.redis_password, "pw");
+    struct nc_buf b;
+    nc_buf_init(&b);
+    assert_int_equal(nc_config_describe(&cfg, &b), 0);
+    assert_non_null(strstr(b.data, "\"REDIS_URL\":\"redis://:***@h1:7000,[::1]:7001,h3:6379/0\""));
+    assert_non_null(strstr(b.data, "\"REDIS_MODE\":\"cluster\""));
+    nc_buf_free(&b);
+    nc_config_free(&cfg);
+
+    const char *se[] = {"REDIS_MODE", "sentinel", "REDIS_URL", "redis://s1:26379,s2:26380/2", NULL};
+    assert_int_equal(load(&cfg, se, err, sizeof err), 0);
+    assert_int_equal(cfg.redis_mode, NC_REDIS_SENTINEL);
+    assert_int_equal(cfg.redis_nnodes, 2);
+    assert_int_equal(cfg.redis_db, 2);
+    nc_config_free(&cfg);
+
+    /* refused, each naming the variable at fault, never the password */
+    const char *list[] = {"REDIS_URL", "redis://:hunter2@h1:7000,h2:7001", NULL};
+    assert_int_equal(load(&cfg, list, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: REDIS_URL is invalid with REDIS_MODE=standalone"));
+    assert_null(strstr(err, "hunter2"));
+    nc_config_free(&cfg);
+    const char *db[] = {"REDIS_MODE", "cluster", "REDIS_URL", "redis://:hunter2@h1:7000/1", NULL};
+    assert_int_equal(load(&cfg, db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: REDIS_URL is invalid with REDIS_MODE=cluster"));
+    assert_null(strstr(err, "hunter2"));
+    nc_config_free(&cfg);
+    const char *mode[] = {"REDIS_MODE", "sharded", NULL};
+    assert_int_equal(load(&cfg, mode, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: REDIS_MODE=sharded is invalid"));
+    nc_config_free(&cfg);
+    const char *empty[] = {"REDIS_MODE", "cluster", "REDIS_URL", "redis://h1:7000,,h2", NULL};
+    assert_int_equal(load(&cfg, empty, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_URL"));
+    nc_config_free(&cfg);
+    char many[512] = "redis://h0";
+    for (int i = 1; i <= 16; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), ",h%d", i);
+    const char *toomany[] = {"REDIS_MODE", "cluster", "REDIS_URL", many, NULL};
+    assert_int_equal(load(&cfg, toomany, err, sizeof err), -1);
+    assert_non_null(strstr(err, "REDIS_URL"));
+    nc_config_free(&cfg);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -296,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_rejects),    cmocka_unit_test(test_secret_not_echoed),
         cmocka_unit_test(test_error_line), cmocka_unit_test(test_empty_values),
         cmocka_unit_test(test_describe),   cmocka_unit_test(test_help),
+        cmocka_unit_test(test_redis_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

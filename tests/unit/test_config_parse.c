@@ -289,8 +289,9 @@ static void test_redis_url_refused(void **state)
         err[0] = '\0';
         if (nc_config_parse_redis_url(bad[i], &cfg, err, sizeof err) != -1)
             fail_msg("accepted %s", bad[i]);
-        assert_non_null(strstr(err, "expected redis://[user[:password]@]host[:port][/db]"));
-        assert_non_null(strstr(err, "port 1..65535 and db 0..15"));
+        assert_non_null(
+            strstr(err, "expected redis://[user[:password]@]host[:port][,host[:port]...][/db]"));
+        assert_non_null(strstr(err, "port 1..65535, db 0..15 and at most 16 hosts"));
     }
     /* The message never carries the URL (it may hold a password). */
     struct nc_redis_url cfg;

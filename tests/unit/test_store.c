@@ -23,6 +23,7 @@
 #include "normcache/clock.h"
 #include "normcache/config.h"
 #include "normcache/log.h"
+#include "normcache/conn.h"
 #include "normcache/store.h"
 
 #include "testutil.h"
@@ -117,7 +118,7 @@ static void pass(struct fixture *f, int timeout)
         t = timeout;
     int n = epoll_wait(f->epfd, evs, 8, t);
     for (int i = 0; i < n; i++)
-        nc_store_on_event(f->s, evs[i].events);
+        assert_true(nc_store_on_event(f->s, evs[i].data.ptr, evs[i].events));
     nc_store_tick(f->s, nc_now_ms());
     nc_store_flush(f->s);
 }
@@ -275,6 +276,59 @@ static void test_auth_refused_fails_replies(void **state)
     fixture_close(&f);
 }
 
+/* Setup hooks: their commands run after SELECT and before the caller's,
+ * again when their generation moves, and an error fails the connection. */
+struct hook_state {
+    int runs;
+    const char *name;
+};
+
+static int hook_setname(struct nc_conn *c, void *ud)
+{
+    struct hook_state *h = ud;
+    h->runs++;
+    const char *argv[3] = {"CLIENT", "SETNAME", h->name};
+    const size_t lens[3] = {6, 7, strlen(h->name)};
+    return nc_conn_send_internal(c, NULL, NULL, 3, argv, lens);
+}
+
+static void test_setup_hook(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_open(&f, redis_url(redis_port), NULL, NULL);
+    static atomic_uint gen;
+    static struct hook_state h = {0, "nc-one"};
+    assert_int_equal(nc_store_add_setup(f.s, hook_setname, &h, &gen), 0);
+    struct call c;
+    const char *getname[2] = {"CLIENT", "GETNAME"};
+    assert_int_equal(command(&f, &c, 2, getname), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply);
+    assert_string_equal(c.str, "nc-one");
+    assert_int_equal(h.runs, 1);
+    /* same generation: not run again */
+    assert_int_equal(command(&f, &c, 2, getname), 0);
+    run_until(&f, &c, 2000);
+    assert_int_equal(h.runs, 1);
+    /* the owner moves its generation: re-run on the live connection first */
+    h.name = "nc-two";
+    atomic_fetch_add(&gen, 1);
+    assert_int_equal(command(&f, &c, 2, getname), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.got_reply);
+    assert_string_equal(c.str, "nc-two");
+    assert_int_equal(h.runs, 2);
+    /* a refused setup command fails the connection: the caller gets NULL */
+    h.name = "bad name with spaces";
+    atomic_fetch_add(&gen, 1);
+    assert_int_equal(command(&f, &c, 2, getname), 0);
+    run_until(&f, &c, 2000);
+    assert_true(c.done);
+    assert_false(c.got_reply);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_refused_opens_breaker),
         cmocka_unit_test(test_hung_redis_times_out_then_recovers),
         cmocka_unit_test(test_auth_refused_fails_replies),
+        cmocka_unit_test(test_setup_hook),
     };
     return cmocka_run_group_tests(tests, redis_start, redis_stop);
 }
