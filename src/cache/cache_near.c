@@ -66,8 +66,8 @@ void nc_cache_near_fill(struct nc_req *r, long long pttl, uint64_t etag)
     size_t len = r->out.len;
     if (nc_buf_append(&r->out, &rexp, sizeof rexp) == 0 &&
         nc_buf_append(&r->out, &etag, sizeof etag) == 0)
-        nc_near_read_put(n, &r->near_rd, r->w->near_gen, r->key,
-                         (size_t)r->keylen, r->out.data, r->out.len, exp);
+        nc_near_read_put(n, &r->near_rd, r->w->near_gen, r->key, (size_t)r->keylen, r->out.data,
+                         r->out.len, exp);
     r->out.len = len;
     r->out.data[len] = '\0';
 }

@@ -274,8 +274,8 @@ static void near_fill(struct nc_req *r, const struct nc_recs_entry *e)
         left = cfg->near_max_ttl_ms;
     int64_t exp = r->near_rd.sent_ms + left;
     if (left > 0 && exp > nc_now_ms())
-        nc_near_read_put(r->w->near, &r->near_rd, r->w->near_gen, r->key,
-                         (size_t)r->keylen, r->out.data, r->out.len, exp);
+        nc_near_read_put(r->w->near, &r->near_rd, r->w->near_gen, r->key, (size_t)r->keylen,
+                         r->out.data, r->out.len, exp);
 }
 
 static void on_read(void *priv, redisReply *reply)

@@ -101,6 +101,7 @@ def report(lat, stale, near_before, errors):
         print("max_ms=%.3f" % lat[-1])
         print("p50_ms=%.3f" % lat[n // 2])
         print("p99_ms=%.3f" % lat[min(n - 1, int(n * 0.99))])
+    print("over_10ms=%d" % sum(1 for x in lat if x > 10.0))
     print("stale_reads=%d" % stale)
     print("near_before=%d" % near_before)
     print("errors=%d" % errors)
