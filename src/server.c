@@ -486,7 +486,11 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
-    if (cfg->near_cache && !(srv->near = nc_near_new(cfg->near_max_bytes, 64))) {
+    /* A shard per MiB, 4 to 64: enough locks for the workers, and shards
+     * large enough for big values (an entry may take a tenth of one). */
+    size_t shards = cfg->near_max_bytes >> 20;
+    shards = shards < 4 ? 4 : shards > 64 ? 64 : shards;
+    if (cfg->near_cache && !(srv->near = nc_near_new(cfg->near_max_bytes, (unsigned)shards))) {
         snprintf(err, errlen, "out of memory");
         nc_iplimit_free(srv->iplimit);
         free(srv);
