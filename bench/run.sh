@@ -15,6 +15,9 @@
 #   BENCH_STAMPEDE  concurrent cold requests in the stampede and lease-storm
 #                   scenarios (1000)
 #   BENCH_KEEP=1    keep the work folder (logs, raw figures) afterwards
+#   BENCH_ONLY      bash regex: run only the scenarios whose id matches (the
+#                   ceiling always runs: every ratio needs it), e.g.
+#                   BENCH_ONLY='^get_hit_200' for the GET-hit rows
 #
 # No thresholds: the figures are the output. Exits non-zero only when the
 # harness itself cannot run (a tool missing, a build failing, a server not
@@ -29,6 +32,7 @@ NPROC=$(nproc)
 THREADS=${BENCH_THREADS:-$NPROC}
 BUILD=${BENCH_BUILD:-build-bench}
 STAMPEDE_N=${BENCH_STAMPEDE:-1000}
+ONLY=${BENCH_ONLY:-}
 RESULTS=bench/results
 TICK=$(getconf CLK_TCK)
 
@@ -207,17 +211,32 @@ launch_service() {
     LAUNCHED=$!
 }
 ready_service() { http_ok "http://127.0.0.1:$1/healthz"; }
+# The same service with the access log on (LOG_REQUESTS=true, the default of
+# config/normcache.env), its stderr appended to a file that is emptied after
+# each run (O_APPEND: writes then start again at its new end).
+ACCESS_LOG=$WORK/access.log
+launch_service_log() {
+    env -u AUTH_TOKENS -u KEY_HASH_SECRET -u REDIS_ENABLED \
+        PORT="$1" BIND_ADDR=127.0.0.1 THREADS="$THREADS" \
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_REQUESTS=true \
+        "$BUILD/normcache" 2>>"$ACCESS_LOG" &
+    LAUNCHED=$!
+}
 SVC_PORT=""
 SVC_PID=""
 SVC_IDLE_KB=""
+LOG_PORT=""
+LOG_PID=""
 if [ $HAVE_SVC = 1 ]; then
     start normcache "$WORK/service.log" launch_service ready_service
     SVC_PORT=$STARTED_PORT SVC_PID=$STARTED_PID
+    start "normcache (access log on)" "$WORK/service-log.log" launch_service_log ready_service
+    LOG_PORT=$STARTED_PORT LOG_PID=$STARTED_PID
     sleep 0.5
     SVC_IDLE_KB=$(status_kb "$SVC_PID" VmRSS)
 fi
 CEIL_IDLE_KB=$(status_kb "$CEIL_PID" VmRSS)
-say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a}  stub :${STUB_PORT:-n/a}"
+say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a} (access log on :${LOG_PORT:-n/a})  stub :${STUB_PORT:-n/a}"
 
 # ------------------------------------------------------------- fixtures ----
 SMALL_N=64
@@ -275,6 +294,7 @@ SCENARIOS=(
     "ceiling|Ceiling server (fixed 200 B body)|ceiling"
     "redis|Redis GET (redis-benchmark, 200 B)|redis"
     "get_hit_200|GET hit, 200 B value|service"
+    "get_hit_200_log|GET hit, 200 B value, access log on|service"
     "mget_20|POST _mget, ${MGET_ITEMS} hits of 200 B|service|$MGET_ITEMS"
     "get_hit_16k|GET hit, 16 KiB value|service"
     "get_miss|GET miss|service"
@@ -285,6 +305,14 @@ SCENARIOS=(
     "reco_stampede|Recommendations: ${STAMPEDE_N} concurrent cold, 200 ms upstream|stampede"
     "lease_storm|Cache-Lease: ${STAMPEDE_N} acquires, cold key, ${LEASE_COMPUTE_MS} ms holder|lease"
 )
+if [ -n "$ONLY" ]; then
+    KEPT=()
+    for s in "${SCENARIOS[@]}"; do
+        id=${s%%|*}
+        if [ "$id" = ceiling ] || [[ $id =~ $ONLY ]]; then KEPT+=("$s"); fi
+    done
+    SCENARIOS=("${KEPT[@]}")
+fi
 printf '%s\n' "${SCENARIOS[@]}" >"$WORK/scenarios.txt"
 RAW=$WORK/raw.tsv
 : >"$RAW"
@@ -483,7 +511,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 continue
             fi
             case $id in
-            get_hit_200 | get_hit_16k | mixed | mget_20)
+            get_hit_200 | get_hit_200_log | get_hit_16k | mixed | mget_20)
                 if [ $put_ok = 0 ]; then
                     na "$id" "$round" "prefill PUT /cache answered ${PREFILL:-nothing}"
                     continue
@@ -511,6 +539,12 @@ for round in $(seq 1 "$ROUNDS"); do
             get_hit_200)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
+            get_hit_200_log)
+                run_wrk "$id" "$round" "http://127.0.0.1:$LOG_PORT" "$LOG_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N
+                ACCESS_LINES=$(grep -c '"msg":"request"' "$ACCESS_LOG")
+                say "    $ACCESS_LINES access lines written"
+                : >"$ACCESS_LOG" ;;
             mget_20)
                 hits=$(mget_hits)
                 if [ "$hits" != "$MGET_ITEMS" ]; then
@@ -562,8 +596,15 @@ if [ -n "$SVC_PID" ] && ! kill -0 "$SVC_PID" 2>/dev/null; then
     say "the service died during the benchmark (log above)"
     HARNESS_FAILED=1
 fi
+if [ -n "$LOG_PID" ] && ! kill -0 "$LOG_PID" 2>/dev/null; then
+    tail -20 "$WORK/service-log.log" >&2
+    say "the service with the access log on died during the benchmark (log above)"
+    HARNESS_FAILED=1
+fi
 
 # -------------------------------------------------------------- report ----
+# A partial run (BENCH_ONLY) leaves the full run's results alone.
+[ -n "$ONLY" ] && RESULTS=$BUILD/bench-partial
 mkdir -p "$RESULTS"
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 [ -z "$CPU_MODEL" ] && CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/Model name/ { print $2; exit }')
