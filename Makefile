@@ -158,3 +158,7 @@ clean:
 # Benchmark's ceiling server: same threading model, fixed body.
 $(BUILD)/ceiling: $(BUILD)/bench/ceiling.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The near cache's micro benchmark (bench/near_bench.c): ops/s, 1 vs 2 threads.
+$(BUILD)/near-bench: $(BUILD)/bench/near_bench.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -399,30 +399,28 @@ int nc_near_put(struct nc_near *n, const char *key, size_t klen, const char *val
     /* Allocated before the lock is taken: malloc and the copy stay out of
      * the critical section. */
     struct near_entry *e = NULL;
+    int rc = 0;
     if (klen <= UINT32_MAX && vlen <= UINT32_MAX && cost <= s->small_target &&
         expire_ms > nc_now_ms()) {
         e = malloc(sizeof *e + klen + vlen);
-        if (!e) {
-            pthread_mutex_lock(&s->lock);
-            s->puts_dropped++;
-            pthread_mutex_unlock(&s->lock);
-            return -1;
+        if (e) {
+            e->hash = h;
+            e->expire_ms = expire_ms;
+            e->klen = (uint32_t)klen;
+            e->vlen = (uint32_t)vlen;
+            e->freq = 0;
+            e->queue = NEAR_SMALL;
+            memcpy(e->data, key, klen);
+            if (vlen)
+                memcpy(e->data + klen, val, vlen);
+        } else {
+            rc = -1;
         }
-        e->hash = h;
-        e->expire_ms = expire_ms;
-        e->klen = (uint32_t)klen;
-        e->vlen = (uint32_t)vlen;
-        e->freq = 0;
-        e->queue = NEAR_SMALL;
-        memcpy(e->data, key, klen);
-        if (vlen)
-            memcpy(e->data + klen, val, vlen);
     }
-    int rc = 0;
     pthread_mutex_lock(&s->lock);
     near_sync(n, s);
+    struct near_entry **link = near_find(s, h, key, klen);
     if (e && token >= atomic_load(&n->clear_epoch) && token >= *near_stripe(s, h)) {
-        struct near_entry **link = near_find(s, h, key, klen);
         if (*link) { /* a replacement keeps the old entry's place in the policy */
             e->queue = (*link)->queue;
             e->freq = (*link)->freq;
@@ -440,6 +438,9 @@ int nc_near_put(struct nc_near *n, const char *key, size_t klen, const char *val
         e = NULL;
         rc = 1;
     } else {
+        /* The refused value may be newer than the entry: the entry goes. */
+        if (*link)
+            near_remove_at(s, link);
         s->puts_dropped++;
     }
     pthread_mutex_unlock(&s->lock);

@@ -72,7 +72,12 @@ uint64_t nc_near_token(struct nc_near *n, const char *key, size_t klen);
 int nc_near_get(struct nc_near *n, const char *key, size_t klen, int64_t now_ms, struct nc_buf *out,
                 int64_t *expire_ms);
 /* Insert/replace (copied) unless the token is stale or the entry cannot
- * fit. 1 stored, 0 refused, -1 out of memory. */
+ * fit. 1 stored, 0 refused, -1 out of memory. A put refused (0 or -1)
+ * also removes the key's entry, if any: it may be older than the value
+ * refused. To store this instance's own write once Redis acknowledged it:
+ * nc_near_drop, then nc_near_token, then nc_near_put, so that a read of
+ * the old value still in flight (its token older than the drop) can no
+ * longer be put over it. */
 int nc_near_put(struct nc_near *n, const char *key, size_t klen, const char *val, size_t vlen,
                 int64_t expire_ms, uint64_t token);
 /* Drop one key (an invalidation, or this instance's own write/delete);

@@ -3,12 +3,14 @@
  * times more keys than fit, S3-FIFO keeps a hot set through a scan of cold
  * keys (and readmits a ghost to main), the token rules close the
  * invalidation race, and threads doing everything at once on the same keys
- * only ever read a value written for that key. */
+ * only ever read a value written for that key, never one older than an
+ * invalidation that had already been applied. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,16 +194,31 @@ static void test_tokens(void **state)
     nc_near_drop(n, "k", 1);
     assert_int_equal(get_now(n, "k", &out), 0);
 
-    /* an old token stays stale after later, unrelated puts */
-    t = nc_near_token(n, "k", 1);
-    nc_near_drop(n, "k", 1);
+    /* this instance's own write (drop, token, put) with a read of the old
+     * value in flight: the read's put is refused and cannot bring the old
+     * value back; it removes the entry, which is only a miss */
+    t = nc_near_token(n, "k", 1); /* the read is sent */
+    nc_near_drop(n, "k", 1);      /* the write is acknowledged */
     assert_int_equal(put_now(n, "k", "v5"), 1);
-    assert_int_equal(nc_near_put(n, "k", 1, "old", 3, exp, t), 0);
     assert_int_equal(get_now(n, "k", &out), 1);
     assert_string_equal(out.data, "v5");
+    assert_int_equal(nc_near_put(n, "k", 1, "old", 3, exp, t), 0); /* the read's reply */
+    assert_int_equal(get_now(n, "k", &out), 0);
+
+    /* a put refused as too large or already expired removes the older entry */
+    assert_int_equal(put_now(n, "k", "v6"), 1);
+    char *big = calloc(1, MIB);
+    t = nc_near_token(n, "k", 1);
+    assert_int_equal(nc_near_put(n, "k", 1, big, MIB / 2, exp, t), 0);
+    free(big);
+    assert_int_equal(get_now(n, "k", &out), 0);
+    assert_int_equal(put_now(n, "k", "v7"), 1);
+    t = nc_near_token(n, "k", 1);
+    assert_int_equal(nc_near_put(n, "k", 1, "v8", 2, nc_now_ms() - 1, t), 0);
+    assert_int_equal(get_now(n, "k", &out), 0);
 
     nc_near_stats(n, &st);
-    assert_int_equal(st.puts_dropped, 3);
+    assert_int_equal(st.puts_dropped, 5);
     assert_int_equal(st.invalidations, 5); /* four drops and a clear */
     nc_buf_free(&out);
     nc_near_free(n);
@@ -515,6 +532,96 @@ static void test_threads(void **state)
     nc_near_free(c.n);
 }
 
+/* The race rules under threads: a writer thread plays Redis and its
+ * invalidations (bump key k's version, then nc_near_drop, then mark the
+ * version acknowledged) and now and then a FLUSHALL (nc_near_clear);
+ * readers miss, take a token, read the current version and put it. A hit
+ * must never be older than a version whose drop had returned before the
+ * get began: a put of a read that the drop overtook is refused. */
+#define COH_KEYS 16
+
+struct coh {
+    struct nc_near *n;
+    int64_t stop_ms;
+    atomic_ulong truth[COH_KEYS], acked[COH_KEYS];
+    atomic_int failures;
+    atomic_ulong stale_refused, hits;
+};
+
+static void *coh_writer(void *arg)
+{
+    struct coh *c = arg;
+    unsigned seed = 99;
+    char key[16];
+    for (unsigned long ops = 0; nc_now_ms() < c->stop_ms; ops++) {
+        int k = rand_r(&seed) % COH_KEYS;
+        int klen = snprintf(key, sizeof key, "c%d", k);
+        unsigned long v = atomic_fetch_add(&c->truth[k], 1) + 1;
+        nc_near_drop(c->n, key, (size_t)klen);
+        atomic_store(&c->acked[k], v);
+        if (ops % 500 == 499)
+            nc_near_clear(c->n);
+        if (ops % 8 == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+static void *coh_reader(void *arg)
+{
+    struct coh *c = arg;
+    unsigned seed = (unsigned)(uintptr_t)&seed;
+    struct nc_buf out;
+    nc_buf_init(&out);
+    char key[16], val[64];
+    while (nc_now_ms() < c->stop_ms) {
+        int k = rand_r(&seed) % COH_KEYS;
+        int klen = snprintf(key, sizeof key, "c%d", k);
+        unsigned long acked = atomic_load(&c->acked[k]);
+        int64_t exp;
+        if (nc_near_get(c->n, key, (size_t)klen, nc_now_ms(), &out, &exp) == 1) {
+            atomic_fetch_add(&c->hits, 1);
+            int got_k = -1;
+            unsigned long got_v = 0;
+            if (sscanf(out.data, "c%d=%lu", &got_k, &got_v) != 2 || got_k != k || got_v < acked)
+                atomic_fetch_add(&c->failures, 1);
+            continue;
+        }
+        uint64_t t = nc_near_token(c->n, key, (size_t)klen); /* the read is sent */
+        unsigned long v = atomic_load(&c->truth[k]);         /* Redis answers */
+        if (rand_r(&seed) % 4 == 0)
+            sched_yield(); /* the reply is slow: let invalidations overtake it */
+        int vlen = snprintf(val, sizeof val, "c%d=%lu", k, v);
+        int rc = nc_near_put(c->n, key, (size_t)klen, val, (size_t)vlen, nc_now_ms() + 60000, t);
+        if (rc < 0)
+            atomic_fetch_add(&c->failures, 1);
+        else if (rc == 0)
+            atomic_fetch_add(&c->stale_refused, 1);
+    }
+    nc_buf_free(&out);
+    return NULL;
+}
+
+static void test_threads_coherence(void **state)
+{
+    (void)state;
+    static struct coh c;
+    memset(&c, 0, sizeof c);
+    c.n = nc_near_new(MIB, 4);
+    c.stop_ms = nc_now_ms() + 1000;
+    pthread_t th[4];
+    assert_int_equal(pthread_create(&th[0], NULL, coh_writer, &c), 0);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, coh_reader, &c), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    print_message("coherence: %lu hits, %lu puts refused as stale\n", atomic_load(&c.hits),
+                  atomic_load(&c.stale_refused));
+    assert_int_equal(atomic_load(&c.failures), 0);
+    assert_true(atomic_load(&c.hits) > 0);
+    nc_near_free(c.n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,7 +629,7 @@ int main(void)
         cmocka_unit_test(test_shards_rounded),    cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_byte_bound),        cmocka_unit_test(test_scan_resistance),
         cmocka_unit_test(test_ghost_readmission), cmocka_unit_test(test_main_second_chance),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads),           cmocka_unit_test(test_threads_coherence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
