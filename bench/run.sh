@@ -222,6 +222,16 @@ launch_service_log() {
         "$BUILD/normcache" 2>>"$ACCESS_LOG" &
     LAUNCHED=$!
 }
+# The same service with the near cache on (NEAR_CACHE=true, its defaults).
+launch_service_near() {
+    env -u AUTH_TOKENS -u KEY_HASH_SECRET -u REDIS_ENABLED \
+        PORT="$1" BIND_ADDR=127.0.0.1 THREADS="$THREADS" \
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_REQUESTS=false NEAR_CACHE=true \
+        "$BUILD/normcache" &
+    LAUNCHED=$!
+}
+NEAR_PORT=""
+NEAR_PID=""
 SVC_PORT=""
 SVC_PID=""
 SVC_IDLE_KB=""
@@ -232,6 +242,8 @@ if [ $HAVE_SVC = 1 ]; then
     SVC_PORT=$STARTED_PORT SVC_PID=$STARTED_PID
     start "normcache (access log on)" "$WORK/service-log.log" launch_service_log ready_service
     LOG_PORT=$STARTED_PORT LOG_PID=$STARTED_PID
+    start "normcache (near cache on)" "$WORK/service-near.log" launch_service_near ready_service
+    NEAR_PORT=$STARTED_PORT NEAR_PID=$STARTED_PID
     sleep 0.5
     SVC_IDLE_KB=$(status_kb "$SVC_PID" VmRSS)
 fi
@@ -300,6 +312,8 @@ SCENARIOS=(
     "get_miss|GET miss|service"
     "put|PUT, 200 B value|service"
     "mixed|Mixed 90 % GET hit / 10 % PUT|service"
+    "get_hit_200_near|GET hit, 200 B value, near cache on|service"
+    "mixed_near|Mixed 90 % GET hit / 10 % PUT, near cache on|service"
     "reco_hit|Recommendations hit|service"
     "ceiling_stampede|Ceiling: ${STAMPEDE_N} concurrent requests|stampede"
     "reco_stampede|Recommendations: ${STAMPEDE_N} concurrent cold, 200 ms upstream|stampede"
@@ -511,7 +525,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 continue
             fi
             case $id in
-            get_hit_200 | get_hit_200_log | get_hit_16k | mixed | mget_20)
+            get_hit_200 | get_hit_200_log | get_hit_16k | mixed | mget_20 | *_near)
                 if [ $put_ok = 0 ]; then
                     na "$id" "$round" "prefill PUT /cache answered ${PREFILL:-nothing}"
                     continue
@@ -566,6 +580,13 @@ for round in $(seq 1 "$ROUNDS"); do
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     mixed "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N \
                     ns=bench200 n_put=$SMALL_N bytes=200 ttl=$TTL put_every=10 ;;
+            get_hit_200_near)
+                run_wrk "$id" "$round" "http://127.0.0.1:$NEAR_PORT" "$NEAR_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
+            mixed_near)
+                run_wrk "$id" "$round" "http://127.0.0.1:$NEAR_PORT" "$NEAR_PID" \
+                    mixed "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N \
+                    ns=bench200 n_put=$SMALL_N bytes=200 ttl=$TTL put_every=10 ;;
             reco_hit)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/products/recommendations?query=" "prefix=bench reco" \
@@ -594,6 +615,11 @@ fi
 if [ -n "$SVC_PID" ] && ! kill -0 "$SVC_PID" 2>/dev/null; then
     tail -20 "$WORK/service.log" >&2
     say "the service died during the benchmark (log above)"
+    HARNESS_FAILED=1
+fi
+if [ -n "$NEAR_PID" ] && ! kill -0 "$NEAR_PID" 2>/dev/null; then
+    tail -20 "$WORK/service-near.log" >&2
+    say "the service with the near cache on died during the benchmark (log above)"
     HARNESS_FAILED=1
 fi
 if [ -n "$LOG_PID" ] && ! kill -0 "$LOG_PID" 2>/dev/null; then
