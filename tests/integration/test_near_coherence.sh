@@ -46,7 +46,9 @@ inv_ids() { rcli_at "$RPORT" CLIENT LIST | awk '/ name=normcache-inv /{sub("id="
 redis_start || finish
 RPORT=$PRIV_REDIS_PORT
 REDIS_PID=$PRIV_REDIS_PID
+BOUND=$((10 * NC_TIME_SCALE)) # ms: the promise (scaled under a sanitizer)
 NEAR=("REDIS_URL=redis://127.0.0.1:$RPORT/0" NEAR_CACHE=true LOG_REQUESTS=false
+    "REDIS_TIMEOUT_MS=$((100 * NC_TIME_SCALE))"
     "UPSTREAM_URL=http://127.0.0.1:9")
 
 # B first, kept aside; A is "the service" of lib.sh.
@@ -104,22 +106,22 @@ get_q faq "mset near"
 check_body "own _mset: the next GET has the new value" '"new"'
 
 # --- B's writes seen through A --------------------------------------------
-"$NC_PY" "$NC_ROOT/tests/tools/near_probe.py" puts "$A_PORT" "$B_PORT" 1000 >"$NC_TMP/puts" 2>&1
+"$NC_PY" "$NC_ROOT/tests/tools/near_probe.py" puts "$A_PORT" "$B_PORT" 1000 "$BOUND" >"$NC_TMP/puts" 2>&1
 check_eq "1000 PUTs through B measured (no error)" "0 1000" "$(fig errors "$NC_TMP/puts") $(fig rounds "$NC_TMP/puts")"
 check_eq "A held the old value near before every write" 1000 "$(fig near_before "$NC_TMP/puts")"
 MAX=$(fig max_ms "$NC_TMP/puts")
-OVER=$(fig over_10ms "$NC_TMP/puts")
+OVER=$(fig over_bound "$NC_TMP/puts")
 # 10 ms is the promise; on a shared 2-core machine a scheduling stall can
 # hold one round longer, so a few (<= 0.5 %) may pass it, none 50 ms.
-check "a PUT through B is seen through A within 10 ms (max over 1000: ${MAX} ms; over 10 ms: $OVER)" \
+check "a PUT through B is seen through A within $BOUND ms (max over 1000: ${MAX} ms; slower: $OVER)" \
     eval 'lt "$OVER" 6 && lt "$MAX" "$((50 * NC_TIME_SCALE))"'
 diag "B PUT -> A: max $MAX ms, p50 $(fig p50_ms "$NC_TMP/puts") ms, p99 $(fig p99_ms "$NC_TMP/puts") ms; old value answered after B's ack in $(fig stale_reads "$NC_TMP/puts") reads"
 
 # --- writes from outside --------------------------------------------------
-"$NC_PY" "$NC_ROOT/tests/tools/near_probe.py" outside "$A_PORT" "$RPORT" 200 >"$NC_TMP/outside" 2>&1
+"$NC_PY" "$NC_ROOT/tests/tools/near_probe.py" outside "$A_PORT" "$RPORT" 200 "$BOUND" >"$NC_TMP/outside" 2>&1
 check_eq "200 outside writes measured (no error)" "0 200" "$(fig errors "$NC_TMP/outside") $(fig rounds "$NC_TMP/outside")"
 check_eq "A held the old value near before every outside write" 200 "$(fig near_before "$NC_TMP/outside")"
-check "outside writes: at most 1 of 200 seen later than 10 ms" lt "$(fig over_10ms "$NC_TMP/outside")" 2
+check "outside writes: at most 1 of 200 seen later than $BOUND ms" lt "$(fig over_bound "$NC_TMP/outside")" 2
 for k in set del pexpire flushall; do
     v=$(fig "max_ms_$k" "$NC_TMP/outside")
     check "redis-cli ${k^^} from outside is seen through A (max over 50: $v ms, none past 50 ms)" \
@@ -172,7 +174,8 @@ get_q faq "restart near"
 check_eq "Redis killed: no near hit (BYPASS)" BYPASS "$(hdr X-Cache)"
 redis_start "$RPORT" || finish
 REDIS_PID=$PRIV_REDIS_PID
-put_q faq "restart near" '"r2"' 600
+stored() { put_q faq "restart near" '"r2"' 600; [ "$(jget stored)" = true ]; }
+check "after the restart a PUT is stored again" until_ok 5 stored
 check "after the restart near hits come back" until_ok 5 is_near faq "restart near"
 check_body "with the value written after the restart" '"r2"'
 
