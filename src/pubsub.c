@@ -189,8 +189,12 @@ static void *ps_main(void *arg)
         if (ok)
             ps_listen(c, id);
         atomic_store(&ps_fd, -1);
-        if (ps_near) /* its invalidations are lost from here on */
+        if (ps_near && nc_near_sync_gen()) { /* its invalidations are lost from here on */
             nc_near_sync_down(ps_near);
+            if (!atomic_load(&ps_stop))
+                nc_logf(NC_LOG_WARN, "near cache: invalidation connection lost: emptied, unused "
+                                     "until it is back");
+        }
         redisFree(c);
         if (!atomic_load(&ps_stop))
             usleep(100000); /* Redis went away: retry soon, not in a spin */
