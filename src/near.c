@@ -68,17 +68,19 @@ struct near_shard {
     uint64_t stripe[NEAR_STRIPES]; /* the sequence of the last drop in each */
 };
 
-/* One cache line per shard, so that two shards' locks never share one. */
+/* Each shard starts on a cache line of its own: two shards never share one. */
 struct near_slot {
     alignas(64) struct near_shard s;
 };
 
+/* What every operation reads shares one cache line; seq, written by every
+ * drop, has its own, so that drops do not slow every get down. */
 struct nc_near {
     struct near_slot *slots; /* owned, nshards */
     unsigned nshards, shard_shift;
-    atomic_uint_fast64_t seq;         /* counts drops and clears: tokens */
     atomic_uint_fast64_t clear_epoch; /* seq of the last clear */
     atomic_uint_fast64_t clears;
+    alignas(64) atomic_uint_fast64_t seq; /* counts drops and clears: tokens */
 };
 
 /* The key's hash: FNV-1a (hash.h) with a final avalanche, so that the
@@ -309,9 +311,10 @@ struct nc_near *nc_near_new(size_t max_bytes, unsigned shards)
         ns *= 2;
         shift--;
     }
-    struct nc_near *n = calloc(1, sizeof *n);
-    if (!n)
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, sizeof(struct nc_near)) != 0)
         return NULL;
+    struct nc_near *n = memset(mem, 0, sizeof *n);
     size_t share = (max_bytes > sizeof *n ? max_bytes - sizeof *n : 0) / ns;
     void *slots = NULL;
     if (posix_memalign(&slots, 64, ns * sizeof(struct near_slot)) != 0) {
