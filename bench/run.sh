@@ -18,6 +18,8 @@
 #   BENCH_ONLY      bash regex: run only the scenarios whose id matches (the
 #                   ceiling always runs: every ratio needs it), e.g.
 #                   BENCH_ONLY='^get_hit_200' for the GET-hit rows
+#   BENCH_CLUSTER=0 leave out the 3-master Redis Cluster scenario (a second
+#                   normcache with REDIS_MODE=cluster, tests/tools/cluster_lib.sh)
 #
 # No thresholds: the figures are the output. Exits non-zero only when the
 # harness itself cannot run (a tool missing, a build failing, a server not
@@ -248,6 +250,48 @@ if [ $HAVE_SVC = 1 ]; then
     SVC_IDLE_KB=$(status_kb "$SVC_PID" VmRSS)
 fi
 CEIL_IDLE_KB=$(status_kb "$CEIL_PID" VmRSS)
+
+# The cluster scenario: a 3-master Redis Cluster (tests/tools/cluster_lib.sh)
+# and a second normcache in REDIS_MODE=cluster, beside the single Redis.
+CLUSTER_NOTE="" CSVC_PORT="" CSVC_PID="" CLUSTER_PIDS=()
+if [ "${BENCH_CLUSTER:-1}" = 0 ]; then
+    CLUSTER_NOTE="BENCH_CLUSTER=0"
+elif [ $HAVE_SVC = 0 ]; then
+    CLUSTER_NOTE=$SVC_NOTE
+else
+    diag() { say "$*"; }
+    NC_TMP=$WORK NC_PIDS=() NC_USED_PORTS=$USED_PORTS
+    . tests/tools/cluster_lib.sh
+    if cluster_start 3 0 >"$WORK/cluster.log" 2>&1; then
+        PIDS+=("${NC_PIDS[@]}")
+        CLUSTER_PIDS=("${NC_PIDS[@]}")
+        USED_PORTS=$NC_USED_PORTS
+        CSVC_PORT=$(free_port)
+        env -u AUTH_TOKENS -u KEY_HASH_SECRET -u REDIS_ENABLED \
+            PORT="$CSVC_PORT" BIND_ADDR=127.0.0.1 THREADS="$THREADS" REDIS_MODE=cluster \
+            REDIS_URL="$CL_URL" LOG_REQUESTS=false "$BUILD/normcache" >"$WORK/service-cluster.log" 2>&1 &
+        CSVC_PID=$!
+        PIDS+=("$CSVC_PID")
+        wait_ready "$CSVC_PID" ready_service "$CSVC_PORT"
+        case $? in
+        0) say "cluster :${CL_PORTS[*]}  service (REDIS_MODE=cluster) :$CSVC_PORT" ;;
+        1) CLUSTER_NOTE="the service does not start with REDIS_MODE=cluster: $(tail -c 150 "$WORK/service-cluster.log")" ;;
+        *) CLUSTER_NOTE="the cluster-mode service did not answer within 10 s" ;;
+        esac
+    else
+        PIDS+=("${NC_PIDS[@]}")
+        CLUSTER_NOTE="the 3-master cluster did not start: $(tail -c 150 "$WORK/cluster.log")"
+    fi
+    [ -n "$CLUSTER_NOTE" ] && say "cluster scenario left out: $CLUSTER_NOTE"
+fi
+# redis_ticks: CPU ticks of the Redis serving the current run (the cluster's
+# nodes summed for the cluster scenario).
+REDIS_RUN_PIDS=()
+redis_ticks() {
+    local p t=0
+    for p in "${REDIS_RUN_PIDS[@]:-$REDIS_PID}"; do t=$((t + $(cpu_ticks "$p"))); done
+    echo "$t"
+}
 say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a} (access log on :${LOG_PORT:-n/a})  stub :${STUB_PORT:-n/a}"
 
 # ------------------------------------------------------------- fixtures ----
@@ -281,9 +325,15 @@ awk -v dir="$WORK/bodies" -v url="http://127.0.0.1:$SVC_PORT/cache" -v ttl=$TTL 
         for (i = 0; i < large; i++) body("large", "bench16k", 16384, i)
     }' || die "cannot write the PUT fixtures"
 
-# prefill: PUT every small and large value; prints the distinct status codes.
+# prefill [PORT]: PUT every small and large value (to the service on PORT,
+# default the main one); prints the distinct status codes.
 prefill() {
-    curl -s --no-progress-meter --parallel --parallel-max 16 --max-time 20 -K "$WORK/prefill.cfg" \
+    local cfg=$WORK/prefill.cfg
+    if [ -n "${1:-}" ]; then
+        cfg=$WORK/prefill-$1.cfg
+        sed "s|http://127.0.0.1:$SVC_PORT/|http://127.0.0.1:$1/|" "$WORK/prefill.cfg" >"$cfg"
+    fi
+    curl -s --no-progress-meter --parallel --parallel-max 16 --max-time 20 -K "$cfg" \
         2>/dev/null | sort | uniq -c | awk '{ printf "%s%s×%s", (NR > 1 ? " " : ""), $2, $1 }'
 }
 
@@ -307,6 +357,7 @@ SCENARIOS=(
     "redis|Redis GET (redis-benchmark, 200 B)|redis"
     "get_hit_200|GET hit, 200 B value|service"
     "get_hit_200_log|GET hit, 200 B value, access log on|service"
+    "get_hit_cluster|GET hit, 200 B value, 3-master Redis Cluster|service"
     "mget_20|POST _mget, ${MGET_ITEMS} hits of 200 B|service|$MGET_ITEMS"
     "get_hit_16k|GET hit, 16 KiB value|service"
     "get_miss|GET miss|service"
@@ -347,7 +398,7 @@ run_wrk() {
     local t0 r0 t1 r1 rss=0 cur line
     reset_hwm "$pid"
     t0=$(cpu_ticks "$pid")
-    r0=$(cpu_ticks "$REDIS_PID")
+    r0=$(redis_ticks)
     wrk -t1 -c"$CONNS" -d"${SECS}s" --latency -s bench/scenario.lua "$url" -- "$@" \
         >"$WORK/wrk-$id-$round.out" 2>&1 &
     local wpid=$!
@@ -364,7 +415,7 @@ run_wrk() {
         return
     fi
     t1=$(cpu_ticks "$pid")
-    r1=$(cpu_ticks "$REDIS_PID")
+    r1=$(redis_ticks)
     rss=$(peak_kb "$pid" "$rss")
     line=$(grep '^BENCH ' "$WORK/wrk-$id-$round.out")
     if [ -z "$line" ]; then
@@ -493,10 +544,14 @@ RECO_OK=0
 STAMPEDE_SEQ=0
 for round in $(seq 1 "$ROUNDS"); do
     say "round $round/$ROUNDS (${SECS}s per run)"
-    PREFILL="" RECO_WARM=""
+    PREFILL="" RECO_WARM="" CPREFILL=""
     if [ $HAVE_SVC = 1 ]; then
         PREFILL=$(prefill)
         [ "$round" = 1 ] && say "prefill PUT /cache: $PREFILL"
+        if [ -n "$CSVC_PID" ]; then
+            CPREFILL=$(prefill "$CSVC_PORT")
+            [ "$round" = 1 ] && say "prefill PUT /cache (cluster mode): $CPREFILL"
+        fi
         if [ $HAVE_STUB = 1 ]; then
             RECO_WARM=$(warm_reco)
             [ "$round" = 1 ] && say "warm GET /products/recommendations: $RECO_WARM"
@@ -559,6 +614,20 @@ for round in $(seq 1 "$ROUNDS"); do
                 ACCESS_LINES=$(grep -c '"msg":"request"' "$ACCESS_LOG")
                 say "    $ACCESS_LINES access lines written"
                 : >"$ACCESS_LOG" ;;
+            get_hit_cluster)
+                if [ -n "$CLUSTER_NOTE" ]; then
+                    na "$id" "$round" "$CLUSTER_NOTE"
+                    continue
+                fi
+                case $CPREFILL in 200×*) ;; *)
+                    na "$id" "$round" "prefill PUT /cache in cluster mode answered ${CPREFILL:-nothing}"
+                    continue
+                    ;;
+                esac
+                REDIS_RUN_PIDS=("${CLUSTER_PIDS[@]}")
+                run_wrk "$id" "$round" "http://127.0.0.1:$CSVC_PORT" "$CSVC_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N
+                REDIS_RUN_PIDS=() ;;
             mget_20)
                 hits=$(mget_hits)
                 if [ "$hits" != "$MGET_ITEMS" ]; then

@@ -3,10 +3,13 @@
  * /readyz asks Redis now (a PING through this worker's connection, within
  * REDIS_TIMEOUT_MS) rather than reporting what the last request saw; it
  * answers 200 either way, because the service keeps serving, degraded,
- * while Redis is down. */
+ * while Redis is down. In cluster mode it also lists each master with its
+ * state ("nodes"). */
 #include "normcache/health.h"
 
 #include <string.h>
+
+#include "normcache/cluster_nodes.h"
 
 static int health_is_ready(const struct nc_req *r)
 {
@@ -23,7 +26,13 @@ static enum MHD_Result health_reply(struct nc_req *r)
         const char *redis = !r->w->cfg->redis_enabled ? "disabled"
                             : r->redis_failed         ? "down"
                                                       : "up";
-        rc = nc_buf_printf(&r->out, "{\"status\":\"ok\",\"redis\":\"%s\"}", redis);
+        rc = nc_buf_printf(&r->out, "{\"status\":\"ok\",\"redis\":\"%s\"", redis);
+        /* Cluster mode: each master of the slot map, as its breaker sees it. */
+        if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_CLUSTER && r->w->cfg->redis_enabled)
+            rc = nc_buf_appends(&r->out, ",\"nodes\":{") || nc_cluster_describe_nodes(&r->out) ||
+                 nc_buf_appendc(&r->out, '}');
+        if (rc == 0)
+            rc = nc_buf_appendc(&r->out, '}');
     }
     return nc_req_reply_built(r, rc, 200, "application/json");
 }

@@ -124,6 +124,13 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
                   const unsigned char *secret, size_t secretlen, const char *data, size_t len,
                   char out[NC_KEY_MAX])
 {
+    return nc_key_derive_mode(prefix, ns, kind, secret, secretlen, data, len, 0, out);
+}
+
+int nc_key_derive_mode(const char *prefix, const char *ns, enum nc_key_kind kind,
+                       const unsigned char *secret, size_t secretlen, const char *data, size_t len,
+                       int cluster, char out[NC_KEY_MAX])
+{
     char hex[17];
     /* Re-checked here although callers validate: a key is built into a
      * fixed buffer and later matched by SCAN patterns, so a bad identifier
@@ -136,7 +143,11 @@ int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
     static const char *const kinds[] = {"", "p:", "r:", "t:"};
     if ((unsigned)kind >= sizeof kinds / sizeof kinds[0])
         return -1;
-    int n = snprintf(out, NC_KEY_MAX, "%s:%s:%s%s", prefix, ns, kinds[kind], hex);
+    /* In cluster mode the digest is a hash tag: the key's slot is the
+     * digest's (keys spread over every master), and the lease and lock
+     * keys built from it share that slot with it. */
+    int n = snprintf(out, NC_KEY_MAX, cluster ? "%s:%s:%s{%s}" : "%s:%s:%s%s", prefix, ns,
+                     kinds[kind], hex);
     if (n < 0 || n >= NC_KEY_MAX)
         return -1;
     return n;

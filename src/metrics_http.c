@@ -3,6 +3,7 @@
  * sees it. */
 #include "normcache/metrics_http.h"
 
+#include "normcache/cluster_nodes.h"
 #include "normcache/counters.h"
 #include "normcache/near.h"
 #include "normcache/store.h"
@@ -20,9 +21,25 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "breaker is open.\n# TYPE normcache_redis_breaker_open gauge\n"
                            "normcache_redis_breaker_open %d\n",
                            nc_store_state(s) == NC_REDIS_UP, nc_store_breaker_open(s));
-    struct nc_near_stats st = {0};
+    if (rc == 0 && r->w->cfg->redis_mode == NC_REDIS_CLUSTER) {
+        struct nc_cluster_stats st;
+        nc_cluster_stats(&st);
+        rc = nc_buf_printf(&r->out,
+                           "# HELP normcache_redis_redirects_total Redis Cluster redirects "
+                           "followed, by kind.\n# TYPE normcache_redis_redirects_total counter\n"
+                           "normcache_redis_redirects_total{kind=\"moved\"} %llu\n"
+                           "normcache_redis_redirects_total{kind=\"ask\"} %llu\n"
+                           "# HELP normcache_redis_slot_map_refreshes_total Redis Cluster slot "
+                           "maps loaded (all workers).\n"
+                           "# TYPE normcache_redis_slot_map_refreshes_total counter\n"
+                           "normcache_redis_slot_map_refreshes_total %llu\n",
+                           st.moved, st.ask, st.refreshes);
+        if (rc == 0)
+            rc = nc_cluster_render_node_up(&r->out);
+    }
+    struct nc_near_stats ns = {0};
     if (r->w->near)
-        nc_near_stats(r->w->near, &st);
+        nc_near_stats(r->w->near, &ns);
     if (rc == 0)
         rc = nc_buf_printf(
             &r->out,
@@ -40,9 +57,9 @@ static enum MHD_Result metrics_start(struct nc_req *r)
             "# TYPE normcache_near_bytes gauge\nnormcache_near_bytes %llu\n"
             "# HELP normcache_near_entries Entries the near cache holds.\n"
             "# TYPE normcache_near_entries gauge\nnormcache_near_entries %llu\n",
-            (unsigned long long)st.hits, (unsigned long long)st.misses,
-            (unsigned long long)st.evictions, (unsigned long long)st.invalidations,
-            (unsigned long long)st.bytes, (unsigned long long)st.entries);
+            (unsigned long long)ns.hits, (unsigned long long)ns.misses,
+            (unsigned long long)ns.evictions, (unsigned long long)ns.invalidations,
+            (unsigned long long)ns.bytes, (unsigned long long)ns.entries);
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -164,10 +164,20 @@ static void *ps_main(void *arg)
 {
     (void)arg;
     const struct nc_config *cfg = ps_cfg;
+    unsigned seed = 0;
     while (!atomic_load(&ps_stop)) {
         struct timeval ct = {cfg->redis_connect_timeout_ms / 1000,
                              (cfg->redis_connect_timeout_ms % 1000) * 1000};
-        redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, ct);
+        /* Cluster: a PUBLISH reaches every node, so any seed will do; the
+         * next one after each lost or failed connection. */
+        const char *host = cfg->redis_host;
+        int port = cfg->redis_port;
+        if (cfg->redis_mode == NC_REDIS_CLUSTER && cfg->redis_nnodes > 0) {
+            host = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].host;
+            port = cfg->redis_nodes[seed % (unsigned)cfg->redis_nnodes].port;
+        }
+        seed++;
+        redisContext *c = redisConnectWithTimeout(host, port, ct);
         if (!c || c->err) {
             if (c)
                 redisFree(c);

@@ -3,6 +3,7 @@
  * Query key:  <prefix>:<ns>:<16 hex of SHA-256(normalised)>
  * Params key: <prefix>:<ns>:p:<16 hex of SHA-256(canonical params)>
  * Recs key:   <prefix>:<ns>:r:<16 hex of SHA-256("<normalised>\nlimit=<n>")>
+ * In cluster mode the 16 hex are a hash tag: <prefix>:<ns>:{<16 hex>}.
  * With a secret, HMAC-SHA256 keyed with it replaces SHA-256, so low-entropy
  * queries cannot be recovered from keys by guessing. */
 #ifndef NC_KEY_H
@@ -39,6 +40,14 @@ int nc_tag_valid(const char *s, size_t len);
 int nc_key_derive(const char *prefix, const char *ns, enum nc_key_kind kind,
                   const unsigned char *secret, size_t secretlen, const char *data, size_t len,
                   char out[NC_KEY_MAX]);
+
+/* The same, for a Redis mode: cluster != 0 puts the digest in a hash tag,
+ * <prefix>:<ns>:[p:|r:|t:]{<16 hex>}, so that the keys of one entry (its
+ * value, lease, lock) share a slot and entries spread over the slots.
+ * cluster == 0 is nc_key_derive, byte for byte. */
+int nc_key_derive_mode(const char *prefix, const char *ns, enum nc_key_kind kind,
+                       const unsigned char *secret, size_t secretlen, const char *data, size_t len,
+                       int cluster, char out[NC_KEY_MAX]);
 
 /* First 16 hex chars of SHA-256 or HMAC-SHA256(data) into hex[17]. */
 int nc_key_digest16(const unsigned char *secret, size_t secretlen, const char *data, size_t len,

@@ -1,7 +1,9 @@
 /* store.h - a worker's Redis: the facade handlers send commands through.
  *
  * In standalone mode the store owns one connection (conn.h) to REDIS_URL's
- * host, reporting to a circuit breaker (breaker.h) shared by all workers.
+ * host, reporting to a circuit breaker (breaker.h) shared by all workers;
+ * in cluster mode a cluster client (cluster.h): one connection per master,
+ * a breaker per node, commands routed by hash slot.
  * Connections live in the worker's epoll loop; every command carries a
  * deadline, so a hung Redis costs at most REDIS_TIMEOUT_MS, and an open
  * breaker makes commands fail at once (callers fail open).
@@ -49,6 +51,13 @@ int nc_store_add_setup(struct nc_store *s, nc_conn_setup_fn *fn, void *ud, const
  * (cb will not run: answer the caller fail-open at once). */
 int nc_store_command(struct nc_store *s, nc_store_cb *cb, void *priv, int argc, const char **argv,
                      const size_t *argvlen);
+
+/* The masters to visit for a whole-keyspace walk (SCAN of a flush): 1 in
+ * standalone mode, the current map's masters in cluster mode (0 while none
+ * is known, or Redis is disabled); and a command sent to the i-th. */
+int nc_store_masters(const struct nc_store *s);
+int nc_store_command_master(struct nc_store *s, int i, nc_store_cb *cb, void *priv, int argc,
+                            const char **argv, const size_t *argvlen);
 
 /* Event-loop hooks, in this order per pass: on_event for each ready event
  * (returns 1 when ptr was one of the store's connections, 0 otherwise),

@@ -32,6 +32,20 @@ int nc_cache_issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **arg
     return nc_cache_issue_for(r, cb, r, argc, argv, lens);
 }
 
+int nc_cache_issue_master(struct nc_req *r, int i, nc_store_cb *cb, int argc, const char **argv,
+                          const size_t *lens)
+{
+    if (nc_store_command_master(r->w->store, i, cb, r, argc, argv, lens) != 0)
+        return -1;
+    r->outstanding++;
+    return 0;
+}
+
+int nc_cache_cluster(const struct nc_req *r)
+{
+    return r->w->cfg->redis_mode == NC_REDIS_CLUSTER;
+}
+
 /* Every callback ends here: the last outstanding reply resumes. */
 void nc_cache_settle(struct nc_req *r)
 {

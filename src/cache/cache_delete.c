@@ -1,6 +1,11 @@
 /* cache_delete.c - DELETE /cache/<ns>: one entry (UNLINK), the entries
  * carrying a tag (?tag=), or the whole namespace (SCAN MATCH
- * <prefix>:<ns>:* + UNLINK in batches, never KEYS; tag indexes included). */
+ * <prefix>:<ns>:* + UNLINK in batches, never KEYS; tag indexes included).
+ *
+ * In cluster mode the flush SCANs every master in turn (the store splits
+ * each UNLINK batch per key), and a tag delete reads the index, then
+ * deletes each member with a script of its own slot, then the index: no
+ * command names keys of two slots. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +64,12 @@ static void on_scan(void *priv, redisReply *reply)
         }
         memcpy(r->cursor, reply->element[0]->str, reply->element[0]->len);
         r->cursor[reply->element[0]->len] = '\0';
-        if (strcmp(r->cursor, "0") != 0 && !r->redis_failed)
+        /* r->num: the master being scanned (one in standalone mode). */
+        if (strcmp(r->cursor, "0") == 0 && ++r->num < nc_store_masters(r->w->store))
+            strcpy(r->cursor, "0");
+        else if (strcmp(r->cursor, "0") == 0)
+            r->num = -1; /* every master done */
+        if (r->num >= 0 && !r->redis_failed)
             issue_scan(r);
     }
     nc_cache_settle(r);
@@ -74,7 +84,7 @@ static void issue_scan(struct nc_req *r)
     int plen = snprintf(pattern, sizeof pattern, "%s:%s:*", cfg->key_prefix, r->ns);
     const char *argv[6] = {"SCAN", r->cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
     size_t lens[6] = {4, strlen(r->cursor), 5, (size_t)plen, 5, strlen(SCAN_COUNT)};
-    if (nc_cache_issue(r, on_scan, 6, argv, lens) != 0)
+    if (nc_cache_issue_master(r, (int)r->num, on_scan, 6, argv, lens) != 0)
         r->redis_failed = 1;
 }
 
@@ -103,6 +113,69 @@ static const char tag_delete_script[] =
     "redis.call('UNLINK', KEYS[1]) "
     "return n";
 
+/* Cluster mode, step 1: the index's live members and their scores. */
+static const char tag_members_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')";
+/* Step 2, per member (its own slot): deleted only if it still carries the
+ * tag (its expiry is the score). ARGV: the score. */
+static const char tag_member_script[] =
+    "if redis.call('PEXPIRETIME', KEYS[1]) == tonumber(ARGV[1]) then "
+    "  return redis.call('UNLINK', KEYS[1]) end "
+    "return 0";
+
+/* r->key holds the index key (r->keylen stays 0: not logged as the key),
+ * r->deleted the members not answered yet, r->num the count. Step 3, once
+ * every member is done and none failed: the index goes. */
+static void tag_index_unlink(struct nc_req *r)
+{
+    const char *argv[2] = {"UNLINK", r->key};
+    size_t lens[2] = {6, strlen(r->key)};
+    if (nc_cache_issue(r, nc_cache_on_settle, 2, argv, lens) != 0)
+        r->redis_failed = 1;
+}
+
+static void on_tag_member(void *priv, redisReply *reply)
+{
+    struct nc_req *r = priv;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+        r->redis_failed = 1;
+    else
+        r->num += reply->integer;
+    if (--r->deleted == 0 && !r->redis_failed)
+        tag_index_unlink(r);
+    nc_cache_settle(r);
+}
+
+static void on_tag_members(void *priv, redisReply *reply)
+{
+    struct nc_req *r = priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        r->redis_failed = 1;
+        nc_cache_settle(r);
+        return;
+    }
+    r->num = 0;
+    r->deleted = 1; /* held until every member's script is out */
+    for (size_t i = 0; i + 1 < reply->elements && !r->redis_failed; i += 2) {
+        const redisReply *m = reply->element[i], *sc = reply->element[i + 1];
+        if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
+            r->redis_failed = 1;
+            break;
+        }
+        const char *argv[5] = {"EVAL", tag_member_script, "1", m->str, sc->str};
+        size_t lens[5] = {4, sizeof tag_member_script - 1, 1, m->len, sc->len};
+        if (nc_cache_issue(r, on_tag_member, 5, argv, lens) != 0)
+            r->redis_failed = 1;
+        else
+            r->deleted++;
+    }
+    if (--r->deleted == 0 && !r->redis_failed)
+        tag_index_unlink(r);
+    nc_cache_settle(r);
+}
+
 static enum MHD_Result delete_tag(struct nc_req *r, const struct nc_arg *tag)
 {
     if (!nc_tag_valid(tag->value, tag->value_len))
@@ -114,9 +187,13 @@ static enum MHD_Result delete_tag(struct nc_req *r, const struct nc_arg *tag)
     int kl = nc_cache_tag_key(r, tag->value, tag->value_len, tagkey);
     if (kl < 0)
         return nc_req_problem(r, 500, "internal", "Internal Error", "Key derivation failed.");
-    const char *argv[4] = {"EVAL", tag_delete_script, "1", tagkey};
-    size_t lens[4] = {4, sizeof tag_delete_script - 1, 1, (size_t)kl};
-    if (nc_cache_issue(r, nc_cache_on_integer, 4, argv, lens) != 0)
+    int cluster = nc_cache_cluster(r);
+    if (cluster)
+        memcpy(r->key, tagkey, (size_t)kl + 1);
+    const char *argv[4] = {"EVAL", cluster ? tag_members_script : tag_delete_script, "1", tagkey};
+    size_t lens[4] = {4, cluster ? sizeof tag_members_script - 1 : sizeof tag_delete_script - 1, 1,
+                      (size_t)kl};
+    if (nc_cache_issue(r, cluster ? on_tag_members : nc_cache_on_integer, 4, argv, lens) != 0)
         return unavailable(r);
     nc_req_suspend(r);
     return MHD_YES;
@@ -130,9 +207,10 @@ enum MHD_Result nc_cache_delete_start(struct nc_req *r)
         return delete_tag(r, tag);
     if (r->nargs == 0) {
         r->route = NC_ROUTE_CACHE_FLUSH;
-        if (!r->w->cfg->redis_enabled)
+        if (nc_store_masters(r->w->store) < 1) /* disabled, or no slot map yet */
             return unavailable(r);
         strcpy(r->cursor, "0");
+        r->num = 0;
         issue_scan(r);
         if (r->redis_failed)
             return unavailable(r);

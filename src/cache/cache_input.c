@@ -76,8 +76,9 @@ static int finish_key(struct nc_req *r, enum nc_key_kind kind, const struct nc_j
         if (r->scratch.len - before - 5 > cfg->max_query_bytes)
             return too_long(e);
     }
-    r->keylen = nc_key_derive(cfg->key_prefix, r->ns, kind, cfg->key_secret, cfg->key_secret_len,
-                              r->scratch.data, r->scratch.len, r->key);
+    r->keylen = nc_key_derive_mode(cfg->key_prefix, r->ns, kind, cfg->key_secret,
+                                   cfg->key_secret_len, r->scratch.data, r->scratch.len,
+                                   cfg->redis_mode == NC_REDIS_CLUSTER, r->key);
     if (r->keylen < 0) {
         r->keylen = 0;
         return nc_cache_err_set(e, 500, "internal", "Key derivation failed.");
@@ -162,6 +163,7 @@ out:
 int nc_cache_tag_key(const struct nc_req *r, const char *tag, size_t len, char out[NC_KEY_MAX])
 {
     const struct nc_config *cfg = r->w->cfg;
-    return nc_key_derive(cfg->key_prefix, r->ns, NC_KEY_TAG, cfg->key_secret, cfg->key_secret_len,
-                         tag, len, out);
+    return nc_key_derive_mode(cfg->key_prefix, r->ns, NC_KEY_TAG, cfg->key_secret,
+                              cfg->key_secret_len, tag, len, cfg->redis_mode == NC_REDIS_CLUSTER,
+                              out);
 }

@@ -65,6 +65,12 @@ int nc_cache_issue(struct nc_req *r, nc_store_cb *cb, int argc, const char **arg
  * callback must still end in nc_cache_settle(r). */
 int nc_cache_issue_for(struct nc_req *r, nc_store_cb *cb, void *priv, int argc, const char **argv,
                        const size_t *lens);
+/* The same to the i-th master (store.h: nc_store_masters), callback
+ * argument r. */
+int nc_cache_issue_master(struct nc_req *r, int i, nc_store_cb *cb, int argc, const char **argv,
+                          const size_t *lens);
+/* 1 in REDIS_MODE=cluster: no command may name keys of two slots. */
+int nc_cache_cluster(const struct nc_req *r);
 /* Every callback ends here: the last outstanding reply resumes. */
 void nc_cache_settle(struct nc_req *r);
 /* Callback for an integer reply (PTTL, UNLINK): into r->num. */

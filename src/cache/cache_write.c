@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "normcache/clock.h"
 #include "normcache/counters.h"
 #include "normcache/key.h"
 #include "normcache/log.h"
@@ -49,13 +50,15 @@ static enum MHD_Result put_reply_bypass(struct nc_req *r)
  * the index expiring with its longest-lived member, so it never outlives
  * what it names; then the key's lease removed and its waiters woken.
  * KEYS: key, its lease, tag indexes. ARGV: token or "", value, ttl,
- * wake-up channel. */
+ * wake-up channel, and in cluster mode the absolute expiry (the indexes,
+ * in other slots, are then written by tag_add_script: one command per
+ * index, not atomic with the value). */
 static const char write_script[] =
     "if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then "
     "  return redis.error_reply('LEASELOST the lease is not held') end "
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "local exp = now + tonumber(ARGV[3]) * 1000 "
+    "local exp = ARGV[5] and tonumber(ARGV[5]) or now + tonumber(ARGV[3]) * 1000 "
     "redis.call('SET', KEYS[1], ARGV[2], 'PXAT', exp) "
     "for i = 3, #KEYS do "
     "  redis.call('ZADD', KEYS[i], exp, KEYS[1]) "
@@ -65,6 +68,17 @@ static const char write_script[] =
     "end "
     "if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[4], KEYS[1]) end "
     "return redis.status_reply('OK')";
+
+/* Cluster mode: one tag index (its own slot) gains the key. KEYS: the
+ * index. ARGV: expiry (ms since the epoch), key. */
+static const char tag_add_script[] =
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES') "
+    "if top[2] then redis.call('PEXPIREAT', KEYS[1], top[2]) end "
+    "return 1";
 
 int nc_cache_put_members(const struct nc_json *obj, struct nc_cache_item *it,
                          struct nc_cache_err *e)
@@ -170,8 +184,11 @@ int nc_cache_put_send(struct nc_req *r, const struct nc_cache_write *wr, nc_stor
         argv[argc] = tagkeys[nt++];
         lens[argc++] = (size_t)kl;
     }
+    int cluster = nc_cache_cluster(r);
     argv[2] = nkeys;
-    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", 2 + nt);
+    lens[2] = (size_t)snprintf(nkeys, sizeof nkeys, "%d", cluster ? 2 : 2 + nt);
+    if (cluster)
+        argc -= nt; /* the indexes are not KEYS of this script: sent apart below */
     argv[argc] = wr->token ? wr->token : "";
     lens[argc++] = wr->token ? wr->toklen : 0;
     argv[argc] = wr->value;
@@ -180,7 +197,24 @@ int nc_cache_put_send(struct nc_req *r, const struct nc_cache_write *wr, nc_stor
     lens[argc++] = (size_t)tl;
     argv[argc] = ch;
     lens[argc++] = (size_t)nc_cache_lease_channel(r->w->cfg, wr->key, ch);
-    return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
+    if (!cluster)
+        return nc_cache_issue_for(r, cb, priv, argc, argv, lens);
+    /* Cluster: the expiry is fixed here (this host's clock) so that the
+     * value and every index agree on it. */
+    char exp[24];
+    argv[argc] = exp;
+    lens[argc++] = (size_t)snprintf(exp, sizeof exp, "%lld",
+                                    (long long)nc_wall_ms() + (long long)wr->ttl * 1000);
+    if (nc_cache_issue_for(r, cb, priv, argc, argv, lens) != 0)
+        return -1;
+    for (int i = 0; i < nt; i++) {
+        const char *targv[6] = {"EVAL", tag_add_script, "1", tagkeys[i], exp, wr->key};
+        size_t tlens[6] = {
+            4, sizeof tag_add_script - 1, 1, strlen(tagkeys[i]), lens[argc - 1], wr->keylen};
+        /* A failed index add leaves the entry out of that tag (README). */
+        (void)nc_cache_issue_for(r, nc_cache_on_settle, r, 6, targv, tlens);
+    }
+    return 0;
 }
 
 enum MHD_Result nc_cache_put_start(struct nc_req *r)

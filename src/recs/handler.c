@@ -228,8 +228,9 @@ static int parse_request(struct nc_req *r, struct recs_req *rq, enum MHD_Result 
         return -1;
     }
     strcpy(r->ns, NC_RECS_NS);
-    r->keylen = nc_key_derive(cfg->key_prefix, NC_RECS_NS, NC_KEY_RECS, cfg->key_secret,
-                              cfg->key_secret_len, r->scratch.data, r->scratch.len, r->key);
+    r->keylen = nc_key_derive_mode(cfg->key_prefix, NC_RECS_NS, NC_KEY_RECS, cfg->key_secret,
+                                   cfg->key_secret_len, r->scratch.data, r->scratch.len,
+                                   cfg->redis_mode == NC_REDIS_CLUSTER, r->key);
     if (r->keylen < 0) {
         r->keylen = 0;
         *ret = nc_req_problem(r, 500, "internal", "Internal Error", "Key derivation failed.");

@@ -127,7 +127,7 @@ cleanup() {
         || $D rm -f "${ID}-app" "${ID}-redis" >/dev/null 2>&1
     $D network rm "$NET" >/dev/null 2>&1
     if [ -n "${COMPOSE_UP:-}" ]; then
-        "${COMPOSE[@]}" -p "$ID" down >>"$LOGS/compose.log" 2>&1
+        "${COMPOSE[@]}" ${PROFILE[@]+"${PROFILE[@]}"} -p "$ID" down >>"$LOGS/compose.log" 2>&1
         # whatever a compose tool left behind, by its project label
         local left
         left=$($D ps -aq --filter "label=com.docker.compose.project=$ID" 2>/dev/null)
@@ -327,8 +327,10 @@ HOSTPORT=$(free_port) || die "a free loopback port"
 export NORMCACHE_HOST_PORT=$HOSTPORT
 COMPOSE_UP=1
 # The image was built above from the same Dockerfile and tagged as the compose
-# file names it, so `up` starts it without building again.
-if "${COMPOSE[@]}" -p "$ID" up -d >"$LOGS/compose.log" 2>&1; then
+# file names it, so `up` starts it without building again. The default stack
+# by name: podman-compose 1.0.3 knows no profiles and would start the
+# optional cluster profile's services too.
+if "${COMPOSE[@]}" -p "$ID" up -d redis upstream normcache >"$LOGS/compose.log" 2>&1; then
     ok "compose: docker-compose.yml comes up (${COMPOSE[*]})"
 else
     die "compose: docker-compose.yml comes up (${COMPOSE[*]})" "$LOGS/compose.log"
@@ -390,7 +392,61 @@ calls=$($D exec "$(cname normcache)" bash -c '
 check "compose: the upstream container received exactly one call (${calls:-none})" \
     eval '[ "${calls:-}" = 1 ]'
 
-if "${COMPOSE[@]}" -p "$ID" down >>"$LOGS/compose.log" 2>&1; then
+# ------------------------------------------------ the cluster profile ----
+# `--profile cluster`: three cluster nodes, the one-shot container creating the
+# cluster, normcache-cluster in REDIS_MODE=cluster on its own published port
+# (podman-compose 1.0.3 knows no profiles: the services by name).
+CPORT=$(free_port) || die "a free loopback port"
+export NORMCACHE_CLUSTER_HOST_PORT=$CPORT
+PROFILE=(--profile cluster)
+if [ "$ENGINE" = podman ]; then
+    PROFILE=()
+    cup=(up -d redis-c1 redis-c2 redis-c3 redis-cluster-init normcache-cluster)
+else
+    cup=(up -d)
+fi
+if "${COMPOSE[@]}" "${PROFILE[@]}" -p "$ID" "${cup[@]}" >>"$LOGS/compose.log" 2>&1; then
+    ok "compose --profile cluster: the cluster services come up"
+else
+    notok "compose --profile cluster: the cluster services come up"
+    tail -n 20 "$LOGS/compose.log" | sed 's/^/#   /'
+fi
+CBASE=http://127.0.0.1:$CPORT
+cluster_ready() {   # /readyz: redis up, three nodes up (the cluster is created meanwhile)
+    local i body
+    for ((i = 0; i < 150; i++)); do
+        body=$(curl -fsS -m 2 "$CBASE/readyz" 2>/dev/null)
+        grep -Eq '"redis": *"up"' <<<"$body" && [ "$(grep -o '"up"' <<<"$body" | wc -l)" -ge 4 ] && return 0
+        sleep 0.2
+    done
+    echo "#   /readyz: ${body:-no answer}"
+    c=$(cname normcache-cluster); [ -n "$c" ] && $D logs "$c" 2>&1 | tail -n 10 | sed 's/^/#   /'
+    return 1
+}
+if wait_http "$CBASE/healthz" 300 && cluster_ready; then
+    ok "compose --profile cluster: normcache-cluster ready, /readyz lists three nodes up"
+    state=$($D exec "$(cname redis-c1)" redis-cli cluster info 2>/dev/null | tr -d '\r' | grep '^cluster_state:')
+    check "compose --profile cluster: redis-cluster-init created the cluster ($state)" \
+        eval '[ "$state" = cluster_state:ok ]'
+    check "compose --profile cluster: PUT then GET is a HIT through normcache-cluster" put_and_hit "$CBASE" dockerc
+    for i in $(seq 30); do
+        curl -sS -m 5 -o /dev/null -X PUT -H 'Content-Type: application/json' \
+            --data "{\"q\":\"spread $i\",\"value\":$i}" "$CBASE/cache/dockerc"
+    done
+    per=""
+    for s in redis-c1 redis-c2 redis-c3; do
+        per="$per $($D exec "$(cname $s)" redis-cli --scan --pattern 'fca:dockerc:*' 2>/dev/null | grep -c .)"
+    done
+    total=$(awk '{ for (i = 1; i <= NF; i++) t += $i } END { print t + 0 }' <<<"$per")
+    nz=$(awk '{ for (i = 1; i <= NF; i++) n += ($i > 0) } END { print n + 0 }' <<<"$per")
+    check "compose --profile cluster: 31 entries over the three nodes, on more than one (per node:$per)" \
+        eval '[ "$total" = 31 ] && [ "$nz" -ge 2 ]'
+else
+    notok "compose --profile cluster: normcache-cluster ready, /readyz lists three nodes up"
+fi
+note "cluster profile done"
+
+if "${COMPOSE[@]}" "${PROFILE[@]}" -p "$ID" down >>"$LOGS/compose.log" 2>&1; then
     ok "compose: the stack comes down"
 else
     notok "compose: the stack comes down"

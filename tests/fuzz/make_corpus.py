@@ -87,3 +87,17 @@ put("fuzz_entry", [
     "NC1 0001 02 3 200\nx", "NC2 1 2 3 200\n{}", '{"legacy":"plain SETEX value"}',
     "NC1 " + "1" * 130 + " 2 3 200\n{}",
 ])
+
+put("fuzz_slot", [b"\x00" + x.encode() for x in [
+    "MOVED 3999 127.0.0.1:6381", "ASK 3999 127.0.0.1:6381", "MOVED 16383 ::1:7001",
+    "ASK 5 [fe80::1]:7002", "MOVED 7 :6380", "MOVED 16384 h:1", "MOVED 3999 h:",
+    "CLUSTERDOWN The cluster is down", "{user1000}.following", "foo{{bar}}zap",
+]] + [b"\x01" + x.encode() for x in [
+    "*3\r\n*4\r\n:0\r\n:5460\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+    "*3\r\n$9\r\n127.0.0.1\r\n:7003\r\n$2\r\nr1\r\n"
+    "*3\r\n:5461\r\n:10922\r\n*3\r\n$0\r\n\r\n:7001\r\n$2\r\nid\r\n"
+    "*3\r\n:10923\r\n:16383\r\n*4\r\n$3\r\n::1\r\n:7002\r\n$2\r\nid\r\n*0\r\n",
+    "*2\r\n*3\r\n:0\r\n:9\r\n*2\r\n$1\r\n?\r\n:1\r\n*3\r\n:10\r\n:19\r\n*2\r\n$1\r\nb\r\n:2\r\n",
+    "*0\r\n", "-ERR This instance has cluster support disabled\r\n",
+    "*1\r\n*3\r\n:9\r\n:0\r\n*2\r\n$1\r\na\r\n:1\r\n",
+]])

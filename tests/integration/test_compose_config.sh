@@ -55,9 +55,10 @@ for name, svc in doc["services"].items():
     if isinstance(env, list):
         env = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     for k, v in env.items(): print(name, "env", k)
+    for p in svc.get("profiles") or []: print(name, "profile", p)
     cmd = svc.get("command") or []
     if isinstance(cmd, str): cmd = cmd.split()
-    for c in cmd: print(name, "command", c if c != "" else "''")
+    for c in cmd: print(name, "command", " ".join(c.split()) if c != "" else "''")
     hc = (svc.get("healthcheck") or {}).get("test") or []
     if isinstance(hc, str): hc = hc.split()
     for c in hc: print(name, "healthcheck", c)
@@ -93,6 +94,7 @@ else
         if (ind == 4) {
             key = line; sub(/:.*/, "", key); val = line; sub(/^[^:]*:[ ]*/, "", val); sect = key
             if (key == "image" || key == "build") print svc, key, strip(val)
+            else if (key == "profiles") flow(svc, "profile", val)
             else if ((key == "command") && val != "") {
                 if (strip(val) ~ /^\[/ && strip(val) !~ /\]$/) { cont = key; csvc = svc; buf = strip(val) }
                 else flow(svc, key, val) }
@@ -169,6 +171,49 @@ grep -Eq '^ +BIND_ADDR: *"?0\.0\.0\.0' "$FILE" && grep -Eq '^ +REDIS_URL: *"?red
     && ok "services reach each other by service name and listen on 0.0.0.0" \
     || notok "services reach each other by service name and listen on 0.0.0.0"
 
+# ------------------------------------------ the optional cluster profile ----
+# `docker compose --profile cluster up`: three or more redis:7 nodes with
+# --cluster-enabled yes, a one-shot container running `redis-cli --cluster
+# create`, and normcache-cluster in REDIS_MODE=cluster listing the nodes as
+# seeds. The default stack has no profile (plain `up` starts it unchanged).
+inprof=$(awk '$2 == "profile" && $3 == "cluster" { print $1 }' "$TMP/facts" | sort -u | tr '\n' ' ')
+defprof=$(awk '($1 == "redis" || $1 == "upstream" || $1 == "normcache") && $2 == "profile"' "$TMP/facts")
+[ -z "$defprof" ] && ok "redis, upstream and normcache belong to no profile" \
+    || notok "redis, upstream and normcache belong to no profile (got: $(echo $defprof))"
+nodes=""
+for s in $inprof; do
+    has "$s image redis:7" && [[ " $(vals "$s" command | tr '\n' ' ')" =~ " --cluster-enabled yes " ]] && nodes="$nodes $s"
+done
+nn=$(wc -w <<<"$nodes")
+[ "$nn" -ge 3 ] && [ "$nn" -le 6 ] && ok "cluster profile: $nn redis:7 nodes with --cluster-enabled yes ($(echo $nodes))" \
+    || notok "cluster profile: 3 to 6 redis:7 nodes with --cluster-enabled yes (got $nn: $(echo $nodes))"
+# (the small parser skips block-style commands: the file itself names it)
+init=$(awk '$2 == "command" && /redis-cli --cluster create/ { print $1; exit }' "$TMP/facts")
+[ -z "$init" ] && init=$(awk '/^  [A-Za-z0-9_.-]+:/ { s = $1; sub(/:$/, "", s) }
+    $0 !~ /^ *#/ && index($0, "redis-cli --cluster create") { print s; exit }' "$FILE")
+if [ -n "$init" ] && [[ " $inprof " == *" $init "* ]]; then
+    ok "cluster profile: $init creates the cluster (redis-cli --cluster create)"
+else
+    notok "cluster profile: a one-shot service creates the cluster (redis-cli --cluster create)"
+fi
+if [[ " $inprof " == *" normcache-cluster "* ]] && grep -Eq '^ +REDIS_MODE: *"?cluster"?$' "$FILE"; then
+    ok "cluster profile: normcache-cluster runs in REDIS_MODE=cluster"
+else
+    notok "cluster profile: normcache-cluster runs in REDIS_MODE=cluster"
+fi
+url=$(grep -E '^ +REDIS_URL: *"?redis://[^/]*,' "$FILE" | head -n 1)
+missing=""
+for s in $nodes; do [[ $url == *"$s:6379"* ]] || missing="$missing $s"; done
+[ -n "$url" ] && [ -z "$missing" ] && ok "cluster profile: REDIS_URL lists every node as a seed" \
+    || notok "cluster profile: REDIS_URL lists every node as a seed (missing:$missing)"
+[ -n "$init" ] && grep -q "^normcache-cluster depends_on $init " "$TMP/facts" \
+    && ok "cluster profile: normcache-cluster starts after $init" \
+    || notok "cluster profile: normcache-cluster starts after the cluster is created"
+port=$(vals normcache-cluster port | sed -E 's/\$\{[A-Za-z_][A-Za-z0-9_]*:-([0-9]+)\}/\1/g')
+[[ $port =~ ^127\.0\.0\.1:[0-9]+:8080$ ]] && [ "${port#127.0.0.1:}" != 8080:8080 ] \
+    && ok "cluster profile: normcache-cluster on its own loopback port ($port)" \
+    || notok "cluster profile: normcache-cluster on its own loopback port (got: $port)"
+
 # ------------------------------------------- variables the binaries know ----
 # Every variable set for a service (and by the Dockerfile's ENV) must be one
 # that service's binary documents in --help: a misspelt name would be ignored.
@@ -183,10 +228,12 @@ dockerfile_env() {   # ENV names of the runtime stage
          if (s != "\\") env = env " " s } } END { print env }' Dockerfile 2>/dev/null
 }
 df_env=$(dockerfile_env)
-for pair in "normcache:$BUILD/normcache" "upstream:$BUILD/upstream-stub"; do
+pairs=("normcache:$BUILD/normcache" "upstream:$BUILD/upstream-stub")
+has "normcache-cluster service -" && pairs+=("normcache-cluster:$BUILD/normcache")
+for pair in "${pairs[@]}"; do
     svc=${pair%%:*} bin=${pair#*:}
     names=$(vals "$svc" env | tr '\n' ' ')
-    if [ "$svc" = normcache ]; then
+    if [ "$svc" != upstream ]; then
         for n in $df_env; do [[ $n == STUB_* ]] || names="$names $n"; done
     else
         for n in $df_env; do [[ $n == STUB_* ]] && names="$names $n"; done

@@ -103,6 +103,45 @@ static void test_key_derive_recs(void **state)
     assert_int_equal(nc_key_derive("f:a", "recommendations", NC_KEY_RECS, NULL, 0, d, 1, key), -1);
 }
 
+/* Cluster mode: the digest becomes a hash tag; mode 0 is byte for byte
+ * nc_key_derive. */
+static void test_key_derive_cluster(void **state)
+{
+    (void)state;
+    char key[NC_KEY_MAX], plain[NC_KEY_MAX];
+    const char *q = "how do i open an account";
+    const char *p = "{\"a\": 1, \"b\": 2}";
+    int n = nc_key_derive_mode("fca", "faq", NC_KEY_QUERY, NULL, 0, q, strlen(q), 1, key);
+    assert_string_equal(key, "fca:faq:{7cbdc3d46cf23688}");
+    assert_int_equal(n, (int)strlen(key));
+    nc_key_derive_mode("fca", "faq", NC_KEY_PARAMS, NULL, 0, p, strlen(p), 1, key);
+    assert_string_equal(key, "fca:faq:p:{d8497d9d82770a70}");
+    nc_key_derive_mode("fca", "faq", NC_KEY_QUERY, SECRET, SECRETLEN, q, strlen(q), 1, key);
+    assert_string_equal(key, "fca:faq:{3c0227cbd4f01657}");
+    const char *d = "running shoes\nlimit=10";
+    nc_key_derive_mode("fca", "recommendations", NC_KEY_RECS, NULL, 0, d, strlen(d), 1, key);
+    assert_string_equal(key, "fca:recommendations:r:{" RECS_SHA16 "}");
+    nc_key_derive_mode("fca", "faq", NC_KEY_TAG, NULL, 0, "product:1", 9, 1, key);
+    assert_true(strncmp(key, "fca:faq:t:{", 11) == 0 && key[strlen(key) - 1] == '}');
+    /* standalone: unchanged */
+    for (int kind = NC_KEY_QUERY; kind <= NC_KEY_TAG; kind++) {
+        int a = nc_key_derive("fca", "faq", kind, NULL, 0, q, strlen(q), plain);
+        int b = nc_key_derive_mode("fca", "faq", kind, NULL, 0, q, strlen(q), 0, key);
+        assert_int_equal(a, b);
+        assert_string_equal(plain, key);
+    }
+    /* the longest cluster key still has room for ":lease" */
+    char prefix[NC_PREFIX_MAX + 1], ns[NC_NS_MAX + 1];
+    memset(prefix, 'P', NC_PREFIX_MAX);
+    prefix[NC_PREFIX_MAX] = '\0';
+    memset(ns, 'n', NC_NS_MAX);
+    ns[NC_NS_MAX] = '\0';
+    n = nc_key_derive_mode(prefix, ns, NC_KEY_PARAMS, NULL, 0, "{}", 2, 1, key);
+    assert_int_equal(n, NC_PREFIX_MAX + 1 + NC_NS_MAX + 3 + 16 + 2);
+    assert_true(n + 7 < NC_KEY_MAX);
+    assert_int_equal(nc_key_derive_mode("f:a", "faq", NC_KEY_QUERY, NULL, 0, q, 1, 1, key), -1);
+}
+
 static void test_key_derive_longest(void **state)
 {
     (void)state;
@@ -194,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_key_derive),
         cmocka_unit_test(test_key_derive_recs),
         cmocka_unit_test(test_key_derive_longest),
+        cmocka_unit_test(test_key_derive_cluster),
         cmocka_unit_test(test_key_derive_rejects_bad_idents),
         cmocka_unit_test(test_ns_valid),
         cmocka_unit_test(test_tags),

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# test_cluster_spread.sh - REDIS_MODE=cluster against a real 3-master,
+# 3-replica Redis Cluster (tests/tools/cluster_lib.sh):
+#   - /readyz names every master and says "up";
+#   - 10 000 entries written through the service (_mset) land on all three
+#     masters, each a sane share (25-42 %), keys fca:<ns>:{<16 hex>};
+#   - all read back as hits (_mget, and single GETs), with their own values;
+#   - a flush of the namespace removes exactly its 10 000 entries from every
+#     master and nothing else (a second namespace whose name starts alike,
+#     keys other clients wrote).
+set -u
+NC_DB=0 # its own cluster: the shared test redis is not used
+. "$(dirname "$0")/lib.sh"
+. "$NC_ROOT/tests/tools/cluster_lib.sh"
+
+cluster_start 3 1 || {
+    notok "a 3-master, 3-replica cluster starts"
+    finish
+}
+start_service REDIS_MODE=cluster "REDIS_URL=$CL_URL" LOG_REQUESTS=false REDIS_TIMEOUT_MS=1000 || finish
+SVC=http://127.0.0.1:$SVC_PORT
+mapfile -t M < <(cl_masters)
+
+req GET /readyz
+check_eq "/readyz: 200, redis up" "200 up" "$STATUS $(jget redis)"
+nodes=$(jget nodes)
+for m in "${M[@]}"; do
+    check_match "/readyz names master 127.0.0.1:$m as up" "\"127\\.0\\.0\\.1:$m\":\"up\"" "$nodes"
+done
+
+# ---------------------------------------------------------------------------
+# 10 000 entries over three masters
+# ---------------------------------------------------------------------------
+N=10000
+cl_load fill "$SVC" spread "$N" --tag s --keys "$NC_TMP/keys"
+check_eq "$N entries written through _mset: all stored" "$N 0" "$(clv stored) $(clv not_stored)"
+check_match "cluster key format fca:<ns>:{<16 hex>}" '^fca:spread:\{[0-9a-f]{16}\}$' "$(awk 'NR == 1 { print $2 }' "$NC_TMP/keys")"
+# (grep -E: Debian's awk is mawk, which has no {16} interval)
+bad=$(awk '{ print $2 }' "$NC_TMP/keys" | grep -Evc '^fca:spread:\{[0-9a-f]{16}\}$')
+check_eq "every key has its hash in a hash tag" 0 "$bad"
+counts=$(cl_counts 'fca:spread:*')
+echo "# measured: $N entries per master: $counts"
+total=0
+for c in $counts; do
+    n=${c#*=}
+    total=$((total + n))
+    check "master ${c%%=*} holds a sane share of the entries ($n of $N: 25-42 %)" in_range "$n" $((N / 4)) $((N * 42 / 100))
+done
+check_eq "the masters hold exactly the $N entries" "$N" "$total"
+
+cl_load check "$SVC" spread "$N" --tag s
+check_eq "all $N read back through _mget as hits with their own values" "$N 0 0 0" \
+    "$(clv hit) $(clv miss) $(clv wrong) $(clv bad_status)"
+# Single GETs: one entry per master at least (first entries, spread anyway).
+hits=0
+for i in $(seq 0 299); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -G --data-urlencode "q=entry $i s" "$SVC/cache/spread")
+    [ "$code" = 200 ] && hits=$((hits + 1))
+done
+check_eq "300 single GETs: 300 hits" 300 "$hits"
+get_q spread "entry 17 s"
+check_json_eq "GET answers the entry's own value" '{"i":17,"q":"entry 17 s"}'
+check_eq "GET: X-Cache HIT, X-Cache-Key the cluster key" "HIT $(awk '$1 == 17 { print $2 }' "$NC_TMP/keys")" \
+    "$(hdr X-Cache) $(hdr X-Cache-Key)"
+
+# ---------------------------------------------------------------------------
+# Flush: exactly that namespace, on every master
+# ---------------------------------------------------------------------------
+N2=1500
+cl_load fill "$SVC" spreadx "$N2" --tag o
+check_eq "a second namespace (spreadx): $N2 stored" "$N2" "$(clv stored)"
+# Keys other clients wrote, on every master (written to their owners).
+for i in $(seq 30); do
+    for k in "foreign:{$i}" "fcb:spread:{$i}" "other:spread:$i"; do
+        cl_ccli set "$k" "v$i" >/dev/null
+    done
+done
+check_eq "90 foreign keys written, on every master" "90 3" "$(($(cl_total 'foreign:*') + $(cl_total 'fcb:*') + $(cl_total 'other:*'))) $(for m in "${M[@]}"; do [ "$(cl_count "$m" 'foreign:*')" -gt 0 ] && echo "$m"; done | wc -l)"
+t0=$(now_ms)
+del_ns spread
+t_flush=$(($(now_ms) - t0))
+echo "# measured: flush of $N entries over 3 masters: ${t_flush} ms"
+check_eq "DELETE /cache/spread: 200 {\"deleted\":$N}" "200 $N" "$STATUS $(jget deleted)"
+check_eq "no entry of the namespace left on any master" "0" "$(cl_total 'fca:spread:*')"
+check_eq "the second namespace untouched on every master" "$N2" "$(cl_total 'fca:spreadx:*')"
+check_eq "foreign keys untouched" 90 $(($(cl_total 'foreign:*') + $(cl_total 'fcb:*') + $(cl_total 'other:*')))
+get_q spread "entry 17 s"
+check_eq "after the flush: MISS" "404 MISS" "$STATUS $(hdr X-Cache)"
+get_q spreadx "entry 17 o"
+check_eq "the second namespace still hits" "200 HIT" "$STATUS $(hdr X-Cache)"
+check "metrics: slot map loaded (normcache_redis_slot_map_refreshes_total >= 1)" \
+    test "$(metric_value normcache_redis_slot_map_refreshes_total)" -ge 1
+finish
