@@ -154,13 +154,23 @@ void nc_cache_lease_lost(struct nc_req *r);
  * A GET's near hit: 1 with the value in r->out, its remaining Redis TTL
  * (-1: none) and ETag hash; 0 a miss (or the near cache is unusable). */
 int nc_cache_near_get(struct nc_req *r, long long *ttl_ms, uint64_t *etag);
+/* The same for any key, the value into out (reset first). */
+int nc_cache_near_lookup(struct nc_req *r, const char *key, size_t klen, struct nc_buf *out,
+                         long long *ttl_ms, uint64_t *etag);
 /* Around the Redis read of r->key: before it is issued, right after. */
 void nc_cache_near_read_begin(struct nc_req *r);
 void nc_cache_near_read_sent(struct nc_req *r);
+/* The same for a read of key kept in rd (a batch item). */
+void nc_cache_near_read_begin_for(struct nc_req *r, const char *key, size_t klen,
+                                  struct nc_near_read *rd);
+void nc_cache_near_read_sent_for(struct nc_req *r, struct nc_near_read *rd);
 /* A Redis hit (value in r->out, PTTL pttl): into the near cache when the
  * read may fill it (near_sync.h), expiring at min(PTTL,
  * NEAR_CACHE_MAX_TTL_MS). */
 void nc_cache_near_fill(struct nc_req *r, long long pttl, uint64_t etag);
+/* The same for the read rd of key -> val (copied; r->scratch is used). */
+void nc_cache_near_put(struct nc_req *r, const struct nc_near_read *rd, const char *key,
+                       size_t klen, const char *val, size_t vlen, long long pttl, uint64_t etag);
 /* This instance's writes, as their replies arrive (whatever they say: a
  * failed write may still have happened): drop one key, or everything (a
  * flush or tag delete). */

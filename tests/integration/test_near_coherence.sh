@@ -105,6 +105,24 @@ req POST /cache/faq/_mset -H "$JSON_CT" --data-binary '{"items":[{"q":"mset near
 get_q faq "mset near"
 check_body "own _mset: the next GET has the new value" '"new"'
 
+# --- _mget: near hits, fills, invalidations ---------------------------------
+put_q faq "mget a" '"A"' 600
+put_q faq "mget b" '"B"' 600
+MGET='{"items":[{"q":"mget a"},{"q":"mget b"},{"q":"mget none"}]}'
+req POST /cache/faq/_mget -H "$JSON_CT" --data-binary "$MGET"
+cp "$NC_TMP/body" "$NC_TMP/mget.redis"
+H0=$(metric normcache_near_hits_total)
+req POST /cache/faq/_mget -H "$JSON_CT" --data-binary "$MGET"
+check "_mget: the second call answers the same" cmp -s "$NC_TMP/body" "$NC_TMP/mget.redis"
+check_eq "_mget: its two hits came from the near cache (filled by the first call)" \
+    $((H0 + 2)) "$(metric normcache_near_hits_total)"
+req POST /cache/faq/_mget -H "$JSON_CT" --data-binary '{"items":[{"q":"mget a"}]}'
+check_match "_mget: ttl from the remaining Redis TTL" '"ttl":(599|600)' "$BODY"
+get_q faq "mget a" >/dev/null
+rcli_at "$RPORT" SET "$(hdr X-Cache-Key)" '"A2"' EX 600 >/dev/null
+mget_new() { req POST /cache/faq/_mget -H "$JSON_CT" --data-binary '{"items":[{"q":"mget a"}]}'; [[ $BODY == *'"A2"'* ]]; }
+check "_mget: an outside write is seen" until_ok 1 mget_new
+
 # --- B's writes seen through A --------------------------------------------
 "$NC_PY" "$NC_ROOT/tests/tools/near_probe.py" puts "$A_PORT" "$B_PORT" 1000 "$BOUND" >"$NC_TMP/puts" 2>&1
 check_eq "1000 PUTs through B measured (no error)" "0 1000" "$(fig errors "$NC_TMP/puts") $(fig rounds "$NC_TMP/puts")"
@@ -151,6 +169,9 @@ get_q faq "stop near"
 check_hdr "Redis stopped: near hit served" Cache-Status "normcache; hit; detail=near"
 check_body "Redis stopped: the near value" '"s"'
 check_time "Redis stopped: the near hit is prompt" 0.05
+req POST /cache/faq/_mget -H "$JSON_CT" --data-binary '{"items":[{"q":"stop near"},{"q":"stop none"}]}'
+check_eq "Redis stopped: _mget serves the near hit, the rest a miss" "True s False" \
+    "$("$NC_PY" -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[0]["hit"], r[0].get("value"), r[1]["hit"])' "$NC_TMP/body")"
 del_ns faq
 check_status "Redis stopped: a flush is refused 503" 503
 kill -CONT "$REDIS_PID"
