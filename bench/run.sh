@@ -232,12 +232,11 @@ if [ $HAVE_SVC = 1 ]; then
     SVC_PORT=$STARTED_PORT SVC_PID=$STARTED_PID
     start "normcache (access log on)" "$WORK/service-log.log" launch_service_log ready_service
     LOG_PORT=$STARTED_PORT LOG_PID=$STARTED_PID
-    say "service with the access log on :$LOG_PORT"
     sleep 0.5
     SVC_IDLE_KB=$(status_kb "$SVC_PID" VmRSS)
 fi
 CEIL_IDLE_KB=$(status_kb "$CEIL_PID" VmRSS)
-say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a}  stub :${STUB_PORT:-n/a}"
+say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a} (access log on :${LOG_PORT:-n/a})  stub :${STUB_PORT:-n/a}"
 
 # ------------------------------------------------------------- fixtures ----
 SMALL_N=64
@@ -294,8 +293,8 @@ LEASE_COMPUTE_MS=200
 SCENARIOS=(
     "ceiling|Ceiling server (fixed 200 B body)|ceiling"
     "redis|Redis GET (redis-benchmark, 200 B)|redis"
-    "get_hit_200_log|GET hit, 200 B value, access log on|service"
     "get_hit_200|GET hit, 200 B value|service"
+    "get_hit_200_log|GET hit, 200 B value, access log on|service"
     "mget_20|POST _mget, ${MGET_ITEMS} hits of 200 B|service|$MGET_ITEMS"
     "get_hit_16k|GET hit, 16 KiB value|service"
     "get_miss|GET miss|service"
@@ -537,15 +536,15 @@ for round in $(seq 1 "$ROUNDS"); do
             esac
             local_url="http://127.0.0.1:$SVC_PORT"
             case $id in
+            get_hit_200)
+                run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
             get_hit_200_log)
                 run_wrk "$id" "$round" "http://127.0.0.1:$LOG_PORT" "$LOG_PID" \
                     get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N
                 ACCESS_LINES=$(grep -c '"msg":"request"' "$ACCESS_LOG")
                 say "    $ACCESS_LINES access lines written"
                 : >"$ACCESS_LOG" ;;
-            get_hit_200)
-                run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
-                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
             mget_20)
                 hits=$(mget_hits)
                 if [ "$hits" != "$MGET_ITEMS" ]; then
