@@ -193,8 +193,11 @@ void nc_req_header(struct nc_req *r, const char *name, const char *value)
 {
     if (r->nhdr >= NC_MAX_EXTRA_HEADERS)
         return;
+    /* Copied (cut to fit) without printf: a hit sets several per request. */
+    size_t n = strnlen(value, sizeof r->hdr_value[0] - 1);
     r->hdr_name[r->nhdr] = name;
-    snprintf(r->hdr_value[r->nhdr], sizeof r->hdr_value[0], "%s", value);
+    memcpy(r->hdr_value[r->nhdr], value, n);
+    r->hdr_value[r->nhdr][n] = '\0';
     r->nhdr++;
 }
 
