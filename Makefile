@@ -37,7 +37,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench \
+.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench profile \
         docker-test asan tsan openapi-lint
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
@@ -120,6 +120,9 @@ run: $(BINS)
 bench:
 	@scripts/deps.sh
 	@bench/run.sh
+
+profile:
+	@bench/profile.sh
 
 docker-test:
 	@tests/docker/run.sh

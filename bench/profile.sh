@@ -115,12 +115,18 @@ if command -v perf >/dev/null; then
             grep -v '^$' >"$OUT/perf-self.txt"
         perf report -i "$OUT/perf.data" --children --sort sym --stdio -g none 2>/dev/null |
             grep -v '^$' >"$OUT/perf-children.txt"
+        perf report -i "$OUT/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+            grep -E '^ +[0-9.]+%' >"$OUT/perf-dso.txt"
         echo
-        echo "hottest functions, self time (perf record -e cpu-clock -g, $n requests):"
+        echo "CPU of the service by library, self time (perf record -e cpu-clock, $n requests):"
+        head -8 "$OUT/perf-dso.txt"
+        echo
+        echo "CPU under each system call's libc wrapper (inclusive: the kernel's work for it):"
+        grep -E '\] (__libc_sendmsg|__libc_recv|epoll_ctl|epoll_wait|__GI___libc_write|__GI___libc_read|__libc_write|__libc_read)$' \
+            "$OUT/perf-children.txt" | awk '{ print "  " $1 "  " $NF }'
+        echo
+        echo "hottest functions, self time:"
         grep -E '^ +[0-9.]+%' "$OUT/perf-self.txt" | head -25
-        echo
-        echo "with children (inclusive):"
-        grep -E '^ +[0-9.]+%' "$OUT/perf-children.txt" | head -40
     else
         say "perf record failed: $(head -3 "$WORK/perf.err")"
         say "(try: sysctl kernel.perf_event_paranoid=-1)"

@@ -277,6 +277,9 @@ static int loop_timeout(struct nc_loop *l, int64_t now)
     int ct = nc_cache_next_timeout_ms(&l->w, now);
     if (ct >= 0 && ct < t)
         t = ct;
+    int lt = nc_log_next_flush_ms(now);
+    if (lt >= 0 && lt < t)
+        t = lt;
     return t;
 }
 
@@ -302,7 +305,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     MHD_run(l->daemon);
     nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
-    nc_log_flush(); /* the access lines of this pass, in one write */
+    nc_log_flush_due(now); /* access lines at most NC_LOG_FLUSH_MS old */
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
     if (l->w.conns_peak >= 256 && l->w.conns < l->w.conns_peak / 4) {
