@@ -119,6 +119,8 @@ static void finish(struct ccmd *m, redisReply *reply)
  * ASKING first when asking. 0, or -1 (m not sent, not freed). */
 static int dispatch(struct nc_cluster *c, struct ccmd *m, int node, int asking)
 {
+    if (c->closing)
+        return -1; /* a callback of the shutdown sending more */
     if (node < 0) {
         if (!c->nmasters)
             return -1;
@@ -319,8 +321,11 @@ void nc_cluster_free(struct nc_cluster *c)
         return;
     c->closing = 1;
     fail_waiting(c, 0, 1);
-    for (int i = 0; i < NC_CLUSTER_NODES_MAX; i++)
-        nc_conn_free(c->conns[i]);
+    for (int i = 0; i < NC_CLUSTER_NODES_MAX; i++) {
+        struct nc_conn *cn = c->conns[i];
+        c->conns[i] = NULL; /* a callback run by the free finds it gone */
+        nc_conn_free(cn);
+    }
     free(c->tmp);
     free(c);
 }
@@ -396,7 +401,7 @@ static struct ccmd *copy_cmd(struct nc_cluster *c, nc_conn_cb *cb, void *priv, i
  * callback not run). */
 static int submit(struct nc_cluster *c, struct ccmd *m)
 {
-    if (c->have_map) {
+    if (c->have_map || c->closing) {
         if (dispatch(c, m, -1, 0) == 0)
             return 0;
         free(m);
