@@ -37,7 +37,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BINS     := $(BUILD)/normcache $(BUILD)/upstream-stub
 
-.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench \
+.PHONY: all deps test unit integration soak run clean fmt fmt-check lint check-layers valgrind bench profile \
         docker-test asan tsan openapi-lint
 # Keep intermediate objects (and keep make quiet after the test summary).
 .SECONDARY:
@@ -121,6 +121,9 @@ bench:
 	@scripts/deps.sh
 	@bench/run.sh
 
+profile:
+	@bench/profile.sh
+
 docker-test:
 	@tests/docker/run.sh
 
@@ -157,4 +160,8 @@ clean:
 
 # Benchmark's ceiling server: same threading model, fixed body.
 $(BUILD)/ceiling: $(BUILD)/bench/ceiling.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The near cache's micro benchmark (bench/near_bench.c): ops/s, 1 vs 2 threads.
+$(BUILD)/near-bench: $(BUILD)/bench/near_bench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

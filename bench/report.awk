@@ -253,7 +253,28 @@ END {
             jnum(median(total[id]), "%.0f"), jnum(ms(a50), "%.1f"), jnum(ms(a99), "%.1f"), jnum(ms(amax), "%.1f"), \
             jnum(c, "%.5f"), jnum(mib(maxof(rss[id])), "%.1f"), (id in note ? jstr(note[id]) : "null") > json
     }
-    printf "\n  ]\n}\n" > json
+    printf "\n  ]" > json
+
+    # The access log's cost: GET hit with it on against off, round by round
+    # (the two runs of a round are back to back), then the median.
+    lr = lc = ""
+    n = split(rounds_of["get_hit_200_log"], rr, " ")
+    for (j = 1; j <= n; j++)
+        if ((("get_hit_200", rr[j]) in rps_r) && rps_r["get_hit_200", rr[j]] > 0)
+            add(logratio, "x", sprintf("%.3f", rps_r["get_hit_200_log", rr[j]] / rps_r["get_hit_200", rr[j]]))
+    if ("x" in logratio) lr = median(logratio["x"])
+    if (("get_hit_200" in cpu) && ("get_hit_200_log" in cpu) && median(cpu["get_hit_200"]) > 0)
+        lc = median(cpu["get_hit_200_log"]) / median(cpu["get_hit_200"])
+    printf ",\n  \"access_log\": {\"rps_on_over_off\": %s, \"rps_on_over_off_rounds\": [%s], \"cpu_per_request_on_over_off\": %s}\n}\n", \
+        jnum(lr, "%.3f"), rps_list(logratio["x"]), jnum(lc, "%.3f") > json
+    if (lr != "") {
+        line = sprintf("Access log on vs off (GET hit, 200 B): req/s %.3f x (median of the rounds' ratios: %s), service CPU per request %s x", \
+            lr, rps_list(logratio["x"]), txt(lc, "%.3f"))
+        print ""
+        print line
+        print "" > md
+        print line "." > md
+    }
 
     print ""
     line = sprintf("normcache RSS: idle %s, peak %s under wrk load, %s with %d connections open; ceiling server: idle %s, peak %s, %s with %d connections", \

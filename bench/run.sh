@@ -15,6 +15,9 @@
 #   BENCH_STAMPEDE  concurrent cold requests in the stampede and lease-storm
 #                   scenarios (1000)
 #   BENCH_KEEP=1    keep the work folder (logs, raw figures) afterwards
+#   BENCH_ONLY      bash regex: run only the scenarios whose id matches (the
+#                   ceiling always runs: every ratio needs it), e.g.
+#                   BENCH_ONLY='^get_hit_200' for the GET-hit rows
 #   BENCH_CLUSTER=0 leave out the 3-master Redis Cluster scenario (a second
 #                   normcache with REDIS_MODE=cluster, tests/tools/cluster_lib.sh)
 #
@@ -31,6 +34,7 @@ NPROC=$(nproc)
 THREADS=${BENCH_THREADS:-$NPROC}
 BUILD=${BENCH_BUILD:-build-bench}
 STAMPEDE_N=${BENCH_STAMPEDE:-1000}
+ONLY=${BENCH_ONLY:-}
 RESULTS=bench/results
 TICK=$(getconf CLK_TCK)
 
@@ -209,12 +213,39 @@ launch_service() {
     LAUNCHED=$!
 }
 ready_service() { http_ok "http://127.0.0.1:$1/healthz"; }
+# The same service with the access log on (LOG_REQUESTS=true, the default of
+# config/normcache.env), its stderr appended to a file that is emptied after
+# each run (O_APPEND: writes then start again at its new end).
+ACCESS_LOG=$WORK/access.log
+launch_service_log() {
+    env -u AUTH_TOKENS -u KEY_HASH_SECRET -u REDIS_ENABLED \
+        PORT="$1" BIND_ADDR=127.0.0.1 THREADS="$THREADS" \
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_REQUESTS=true \
+        "$BUILD/normcache" 2>>"$ACCESS_LOG" &
+    LAUNCHED=$!
+}
+# The same service with the near cache on (NEAR_CACHE=true, its defaults).
+launch_service_near() {
+    env -u AUTH_TOKENS -u KEY_HASH_SECRET -u REDIS_ENABLED \
+        PORT="$1" BIND_ADDR=127.0.0.1 THREADS="$THREADS" \
+        REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" LOG_REQUESTS=false NEAR_CACHE=true \
+        "$BUILD/normcache" &
+    LAUNCHED=$!
+}
+NEAR_PORT=""
+NEAR_PID=""
 SVC_PORT=""
 SVC_PID=""
 SVC_IDLE_KB=""
+LOG_PORT=""
+LOG_PID=""
 if [ $HAVE_SVC = 1 ]; then
     start normcache "$WORK/service.log" launch_service ready_service
     SVC_PORT=$STARTED_PORT SVC_PID=$STARTED_PID
+    start "normcache (access log on)" "$WORK/service-log.log" launch_service_log ready_service
+    LOG_PORT=$STARTED_PORT LOG_PID=$STARTED_PID
+    start "normcache (near cache on)" "$WORK/service-near.log" launch_service_near ready_service
+    NEAR_PORT=$STARTED_PORT NEAR_PID=$STARTED_PID
     sleep 0.5
     SVC_IDLE_KB=$(status_kb "$SVC_PID" VmRSS)
 fi
@@ -261,7 +292,7 @@ redis_ticks() {
     for p in "${REDIS_RUN_PIDS[@]:-$REDIS_PID}"; do t=$((t + $(cpu_ticks "$p"))); done
     echo "$t"
 }
-say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a}  stub :${STUB_PORT:-n/a}"
+say "redis :$REDIS_PORT  ceiling :$CEIL_PORT  service :${SVC_PORT:-n/a} (access log on :${LOG_PORT:-n/a})  stub :${STUB_PORT:-n/a}"
 
 # ------------------------------------------------------------- fixtures ----
 SMALL_N=64
@@ -325,17 +356,28 @@ SCENARIOS=(
     "ceiling|Ceiling server (fixed 200 B body)|ceiling"
     "redis|Redis GET (redis-benchmark, 200 B)|redis"
     "get_hit_200|GET hit, 200 B value|service"
+    "get_hit_200_log|GET hit, 200 B value, access log on|service"
     "get_hit_cluster|GET hit, 200 B value, 3-master Redis Cluster|service"
     "mget_20|POST _mget, ${MGET_ITEMS} hits of 200 B|service|$MGET_ITEMS"
     "get_hit_16k|GET hit, 16 KiB value|service"
     "get_miss|GET miss|service"
     "put|PUT, 200 B value|service"
     "mixed|Mixed 90 % GET hit / 10 % PUT|service"
+    "get_hit_200_near|GET hit, 200 B value, near cache on|service"
+    "mixed_near|Mixed 90 % GET hit / 10 % PUT, near cache on|service"
     "reco_hit|Recommendations hit|service"
     "ceiling_stampede|Ceiling: ${STAMPEDE_N} concurrent requests|stampede"
     "reco_stampede|Recommendations: ${STAMPEDE_N} concurrent cold, 200 ms upstream|stampede"
     "lease_storm|Cache-Lease: ${STAMPEDE_N} acquires, cold key, ${LEASE_COMPUTE_MS} ms holder|lease"
 )
+if [ -n "$ONLY" ]; then
+    KEPT=()
+    for s in "${SCENARIOS[@]}"; do
+        id=${s%%|*}
+        if [ "$id" = ceiling ] || [[ $id =~ $ONLY ]]; then KEPT+=("$s"); fi
+    done
+    SCENARIOS=("${KEPT[@]}")
+fi
 printf '%s\n' "${SCENARIOS[@]}" >"$WORK/scenarios.txt"
 RAW=$WORK/raw.tsv
 : >"$RAW"
@@ -538,7 +580,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 continue
             fi
             case $id in
-            get_hit_200 | get_hit_16k | mixed | mget_20)
+            get_hit_200 | get_hit_200_log | get_hit_16k | mixed | mget_20 | *_near)
                 if [ $put_ok = 0 ]; then
                     na "$id" "$round" "prefill PUT /cache answered ${PREFILL:-nothing}"
                     continue
@@ -566,6 +608,12 @@ for round in $(seq 1 "$ROUNDS"); do
             get_hit_200)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
+            get_hit_200_log)
+                run_wrk "$id" "$round" "http://127.0.0.1:$LOG_PORT" "$LOG_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N
+                ACCESS_LINES=$(grep -c '"msg":"request"' "$ACCESS_LOG")
+                say "    $ACCESS_LINES access lines written"
+                : >"$ACCESS_LOG" ;;
             get_hit_cluster)
                 if [ -n "$CLUSTER_NOTE" ]; then
                     na "$id" "$round" "$CLUSTER_NOTE"
@@ -601,6 +649,13 @@ for round in $(seq 1 "$ROUNDS"); do
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     mixed "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N \
                     ns=bench200 n_put=$SMALL_N bytes=200 ttl=$TTL put_every=10 ;;
+            get_hit_200_near)
+                run_wrk "$id" "$round" "http://127.0.0.1:$NEAR_PORT" "$NEAR_PID" \
+                    get "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N ;;
+            mixed_near)
+                run_wrk "$id" "$round" "http://127.0.0.1:$NEAR_PORT" "$NEAR_PID" \
+                    mixed "path=/cache/bench200?q=" "prefix=bench small" n=$SMALL_N \
+                    ns=bench200 n_put=$SMALL_N bytes=200 ttl=$TTL put_every=10 ;;
             reco_hit)
                 run_wrk "$id" "$round" "$local_url" "$SVC_PID" \
                     get "path=/products/recommendations?query=" "prefix=bench reco" \
@@ -631,8 +686,20 @@ if [ -n "$SVC_PID" ] && ! kill -0 "$SVC_PID" 2>/dev/null; then
     say "the service died during the benchmark (log above)"
     HARNESS_FAILED=1
 fi
+if [ -n "$NEAR_PID" ] && ! kill -0 "$NEAR_PID" 2>/dev/null; then
+    tail -20 "$WORK/service-near.log" >&2
+    say "the service with the near cache on died during the benchmark (log above)"
+    HARNESS_FAILED=1
+fi
+if [ -n "$LOG_PID" ] && ! kill -0 "$LOG_PID" 2>/dev/null; then
+    tail -20 "$WORK/service-log.log" >&2
+    say "the service with the access log on died during the benchmark (log above)"
+    HARNESS_FAILED=1
+fi
 
 # -------------------------------------------------------------- report ----
+# A partial run (BENCH_ONLY) leaves the full run's results alone.
+[ -n "$ONLY" ] && RESULTS=$BUILD/bench-partial
 mkdir -p "$RESULTS"
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 [ -z "$CPU_MODEL" ] && CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/Model name/ { print $2; exit }')

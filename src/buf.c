@@ -49,6 +49,20 @@ int nc_buf_appendc(struct nc_buf *b, char c)
     return nc_buf_append(b, &c, 1);
 }
 
+int nc_buf_append_int(struct nc_buf *b, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    return nc_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
 int nc_buf_printf(struct nc_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -134,6 +134,12 @@ static const struct nc_cfg_row rows[] = {
      "TTL of the cross-instance rebuild lock (renewed while held)"},
     {"LOCK_WAIT_MS", "2500", K_INT, 0, 600000, OFF(lock_wait_ms), MASK_NONE,
      "how long a request waits for another instance's rebuild"},
+    {"NEAR_CACHE", "false", K_BOOL, 0, 1, OFF(near_cache), MASK_NONE,
+     "true: hot entries also served from process memory, kept coherent by Redis invalidations"},
+    {"NEAR_CACHE_MAX_BYTES", "67108864", K_SIZE, 65536, 68719476736LL, OFF(near_max_bytes),
+     MASK_NONE, "memory the near cache may hold (keys, values, overhead)"},
+    {"NEAR_CACHE_MAX_TTL_MS", "5000", K_INT, 1, 3600000, OFF(near_max_ttl_ms), MASK_NONE,
+     "longest a near-cache entry lives (never beyond its Redis TTL)"},
     {"LOG_LEVEL", "info", K_LOG_LEVEL, 0, 0, 0, MASK_NONE, "debug, info, warn or error"},
     {"LOG_REQUESTS", "true", K_BOOL, 0, 1, OFF(log_requests), MASK_NONE,
      "one JSON access-log line per request"},
@@ -310,6 +316,12 @@ static int check_cross(const struct nc_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "config: REDIS_SENTINEL_MASTER is required with REDIS_MODE=sentinel: expected "
                  "the master's name at the sentinels");
+        return -1;
+    }
+    if (cfg->near_cache && cfg->redis_mode == NC_REDIS_CLUSTER) {
+        snprintf(err, errlen,
+                 "config: NEAR_CACHE=true is invalid with REDIS_MODE=cluster: expected false "
+                 "(its invalidations would need one connection per node)");
         return -1;
     }
     if (cfg->lock_wait_ms > 0 && cfg->lock_ttl_ms < 100) {

@@ -155,5 +155,6 @@ int nc_key_derive_mode(const char *prefix, const char *ns, enum nc_key_kind kind
 
 uint64_t nc_key_etag_hash(const char *p, size_t n)
 {
-    return nc_fnv1a64(p, n);
+    /* Word-wise: byte-wise FNV-1a took 35 us of a 16 KiB hit's ~48. */
+    return nc_fnv1a64_wide(p, n);
 }

@@ -6,6 +6,7 @@
 #include "normcache/cluster_nodes.h"
 #include "normcache/counters.h"
 #include "normcache/sentinel.h"
+#include "normcache/near.h"
 #include "normcache/store.h"
 
 static enum MHD_Result metrics_start(struct nc_req *r)
@@ -43,6 +44,29 @@ static enum MHD_Result metrics_start(struct nc_req *r)
                            "followed (sentinel mode).\n# TYPE normcache_redis_failovers_total "
                            "counter\nnormcache_redis_failovers_total %llu\n",
                            (unsigned long long)nc_sentinel_failovers());
+    struct nc_near_stats ns = {0};
+    if (r->w->near)
+        nc_near_stats(r->w->near, &ns);
+    if (rc == 0)
+        rc = nc_buf_printf(
+            &r->out,
+            "# HELP normcache_near_hits_total GETs answered from the near cache.\n"
+            "# TYPE normcache_near_hits_total counter\nnormcache_near_hits_total %llu\n"
+            "# HELP normcache_near_misses_total Near-cache lookups that went to Redis.\n"
+            "# TYPE normcache_near_misses_total counter\nnormcache_near_misses_total %llu\n"
+            "# HELP normcache_near_evictions_total Near-cache entries evicted for room.\n"
+            "# TYPE normcache_near_evictions_total counter\nnormcache_near_evictions_total %llu\n"
+            "# HELP normcache_near_invalidations_total Near-cache drops and clears (Redis "
+            "invalidations and this instance's writes).\n"
+            "# TYPE normcache_near_invalidations_total counter\n"
+            "normcache_near_invalidations_total %llu\n"
+            "# HELP normcache_near_bytes Bytes the near cache holds (keys, values, overhead).\n"
+            "# TYPE normcache_near_bytes gauge\nnormcache_near_bytes %llu\n"
+            "# HELP normcache_near_entries Entries the near cache holds.\n"
+            "# TYPE normcache_near_entries gauge\nnormcache_near_entries %llu\n",
+            (unsigned long long)ns.hits, (unsigned long long)ns.misses,
+            (unsigned long long)ns.evictions, (unsigned long long)ns.invalidations,
+            (unsigned long long)ns.bytes, (unsigned long long)ns.entries);
     return nc_req_reply_built(r, rc, 200, "text/plain; version=0.0.4; charset=utf-8");
 }
 

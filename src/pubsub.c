@@ -16,9 +16,12 @@
 
 #include "normcache/log.h"
 #include "normcache/sentinel.h"
+#include "normcache/near_sync.h"
 
 #define PUBSUB_MAX 8
 #define PUBSUB_PATTERN_MAX 192
+#define INV_CHANNEL "__redis__:invalidate"
+#define INV_NAME "normcache-inv"
 
 struct watch {
     char pattern[PUBSUB_PATTERN_MAX];
@@ -33,6 +36,12 @@ static pthread_t ps_thread;
 static atomic_int ps_started, ps_stop;
 static atomic_int ps_fd = -1;
 static const struct nc_config *ps_cfg;
+static struct nc_near *ps_near; /* NULL: no near cache */
+
+void nc_pubsub_near(struct nc_near *n)
+{
+    ps_near = n;
+}
 
 int nc_pubsub_watch(const char *pattern, nc_pubsub_fn *fn, void *ud)
 {
@@ -72,11 +81,43 @@ static int ps_auth(redisContext *c, const struct nc_config *cfg)
     return ok;
 }
 
-static void ps_dispatch(const redisReply *m)
+static int is_str(const redisReply *r, const char *s)
 {
+    return r->type == REDIS_REPLY_STRING && strcmp(r->str, s) == 0;
+}
+
+/* message __redis__:invalidate <array of keys | nil>, and the confirmation
+ * of that subscription (the near cache becomes usable with client id). */
+static void ps_invalidation(const redisReply *m, long long id)
+{
+    if (m->elements != 3 || !is_str(m->element[1], INV_CHANNEL))
+        return;
+    const redisReply *p = m->element[2];
+    if (is_str(m->element[0], "subscribe"))
+        nc_near_sync_up(ps_near, id);
+    else if (!is_str(m->element[0], "message"))
+        return;
+    else if (p->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < p->elements; i++)
+            if (p->element[i]->type == REDIS_REPLY_STRING)
+                nc_near_sync_key(ps_near, p->element[i]->str, p->element[i]->len);
+    } else if (p->type == REDIS_REPLY_NIL) {
+        nc_near_sync_all(ps_near); /* FLUSHALL / FLUSHDB */
+    } else if (p->type == REDIS_REPLY_STRING) {
+        nc_near_sync_key(ps_near, p->str, p->len);
+    }
+}
+
+static void ps_dispatch(const redisReply *m, long long id)
+{
+    if (m->type != REDIS_REPLY_ARRAY || m->elements < 3)
+        return;
+    if (ps_near && m->elements == 3) {
+        ps_invalidation(m, id);
+        return;
+    }
     /* pmessage <pattern> <channel> <payload> */
-    if (m->type != REDIS_REPLY_ARRAY || m->elements != 4 ||
-        m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "pmessage") != 0 ||
+    if (m->elements != 4 || !is_str(m->element[0], "pmessage") ||
         m->element[1]->type != REDIS_REPLY_STRING || m->element[2]->type != REDIS_REPLY_STRING)
         return;
     for (int i = 0; i < nwatches; i++)
@@ -84,14 +125,14 @@ static void ps_dispatch(const redisReply *m)
             watches[i].fn(m->element[2]->str, m->element[2]->len, watches[i].ud);
 }
 
-static void ps_listen(redisContext *c)
+static void ps_listen(redisContext *c, long long id)
 {
     while (!atomic_load(&ps_stop)) {
         void *rep = NULL;
         if (redisGetReply(c, &rep) != REDIS_OK)
             return;
         if (rep)
-            ps_dispatch(rep);
+            ps_dispatch(rep, id);
         freeReplyObject(rep);
     }
 }
@@ -138,6 +179,30 @@ static void ps_forget_fd(void)
     pthread_mutex_unlock(&ps_fd_lock);
 }
 
+/* Names the connection (CLIENT KILL can find it), takes its id and asks
+ * for the invalidation channel; -1 when Redis refused (retried later). */
+static int ps_track_setup(redisContext *c, long long *id)
+{
+    const char *name[3] = {"CLIENT", "SETNAME", INV_NAME};
+    redisReply *r = redisCommandArgv(c, 3, name, NULL);
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    const char *idargv[2] = {"CLIENT", "ID"};
+    r = ok ? redisCommandArgv(c, 2, idargv, NULL) : NULL;
+    ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (ok)
+        *id = r->integer;
+    if (r)
+        freeReplyObject(r);
+    const char *sub[2] = {"SUBSCRIBE", INV_CHANNEL};
+    if (ok)
+        ok = redisAppendCommandArgv(c, 2, sub, NULL) == REDIS_OK;
+    if (!ok)
+        nc_logf(NC_LOG_WARN, "near cache: cannot set up the invalidation connection");
+    return ok ? 0 : -1;
+}
+
 static void *ps_main(void *arg)
 {
     (void)arg;
@@ -167,13 +232,22 @@ static void *ps_main(void *arg)
         atomic_store(&ps_fd, c->fd);
         int ok =
             !atomic_load(&ps_stop) && (!gen || nc_sentinel_generation() == gen) && ps_auth(c, cfg);
+        long long id = -1;
+        if (ok && ps_near)
+            ok = ps_track_setup(c, &id) == 0;
         for (int i = 0; ok && i < nwatches; i++) {
             const char *argv[2] = {"PSUBSCRIBE", watches[i].pattern};
             ok = redisAppendCommandArgv(c, 2, argv, NULL) == REDIS_OK;
         }
         if (ok)
-            ps_listen(c);
+            ps_listen(c, id);
         ps_forget_fd();
+        if (ps_near && nc_near_sync_gen()) { /* its invalidations are lost from here on */
+            nc_near_sync_down(ps_near);
+            if (!atomic_load(&ps_stop))
+                nc_logf(NC_LOG_WARN, "near cache: invalidation connection lost: emptied, unused "
+                                     "until it is back");
+        }
         redisFree(c);
         if (!atomic_load(&ps_stop))
             usleep(100000); /* Redis went away: retry soon, not in a spin */
@@ -183,7 +257,7 @@ static void *ps_main(void *arg)
 
 void nc_pubsub_start(const struct nc_config *cfg)
 {
-    if (!cfg->redis_enabled || !nwatches || atomic_exchange(&ps_started, 1))
+    if (!cfg->redis_enabled || (!nwatches && !ps_near) || atomic_exchange(&ps_started, 1))
         return;
     ps_cfg = cfg;
     atomic_store(&ps_stop, 0);
@@ -207,5 +281,6 @@ void nc_pubsub_stop(void)
     }
     pthread_mutex_lock(&watch_lock);
     nwatches = 0;
+    ps_near = NULL;
     pthread_mutex_unlock(&watch_lock);
 }

@@ -41,6 +41,8 @@
 #include "normcache/counters.h"
 #include "normcache/iplimit.h"
 #include "normcache/log.h"
+#include "normcache/near.h"
+#include "normcache/near_sync.h"
 #include "normcache/pubsub.h"
 #include "normcache/sentinel.h"
 #include "normcache/recs.h"
@@ -68,6 +70,7 @@ struct nc_server {
     const struct nc_config *cfg;
     struct nc_breaker breaker;  /* one Redis, one breaker for every worker */
     struct nc_iplimit *iplimit; /* HTTP_MAX_CONNECTIONS_PER_IP across workers; NULL: none */
+    struct nc_near *near;       /* NEAR_CACHE: one for every worker; NULL: off */
     int nloops;
     struct nc_loop *loops;
     int port;
@@ -189,6 +192,7 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->w.id = id;
     l->w.cfg = cfg;
     l->w.iplimit = srv->iplimit;
+    l->w.near = srv->near;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->wakefd < 0) {
@@ -204,6 +208,13 @@ static int loop_init(struct nc_server *srv, struct nc_loop *l, int id, char *err
     l->w.store = nc_store_new(cfg, &srv->breaker, l->epfd);
     if (!l->w.counters || !l->w.store) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* NEAR_CACHE: the connection tracks the keys it reads for the
+     * subscriber's invalidations, from before its first read. */
+    if (srv->near && nc_store_add_setup(l->w.store, nc_near_sync_track, &l->w.near_gen,
+                                        nc_near_sync_gen_ptr()) != 0) {
+        snprintf(err, errlen, "cannot set up client tracking");
         return -1;
     }
     if (nc_cache_worker_init(&l->w, l->epfd) != 0) {
@@ -266,6 +277,9 @@ static int loop_timeout(struct nc_loop *l, int64_t now)
     int ct = nc_cache_next_timeout_ms(&l->w, now);
     if (ct >= 0 && ct < t)
         t = ct;
+    int lt = nc_log_next_flush_ms(now);
+    if (lt >= 0 && lt < t)
+        t = lt;
     return t;
 }
 
@@ -291,7 +305,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
     MHD_run(l->daemon);
     nc_router_sweep(&l->w, now);
     nc_store_flush(l->w.store);
-    nc_log_flush(); /* the access lines of this pass, in one write */
+    nc_log_flush_due(now); /* access lines at most NC_LOG_FLUSH_MS old */
     /* After a burst of connections (a stampede) has gone, give the freed
      * per-connection memory back to the system rather than keep it. */
     if (l->w.conns_peak >= 256 && l->w.conns < l->w.conns_peak / 4) {
@@ -407,7 +421,8 @@ static void server_free(struct nc_server *srv)
             close(l->wakefd);
     }
     free(srv->loops);
-    nc_sentinel_stop(); /* after the stores: nothing reads the address now */
+    nc_sentinel_stop();      /* after the stores: nothing reads the address now */
+    nc_near_free(srv->near); /* the subscriber, its last user, has stopped */
     pthread_cond_destroy(&srv->bar_cond);
     pthread_mutex_destroy(&srv->bar_lock);
     nc_iplimit_free(srv->iplimit);
@@ -476,12 +491,23 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
         free(srv);
         return -1;
     }
+    /* A shard per MiB, 4 to 64: enough locks for the workers, and shards
+     * large enough for big values (an entry may take a tenth of one). */
+    size_t shards = cfg->near_max_bytes >> 20;
+    shards = shards < 4 ? 4 : shards > 64 ? 64 : shards;
+    if (cfg->near_cache && !(srv->near = nc_near_new(cfg->near_max_bytes, (unsigned)shards))) {
+        snprintf(err, errlen, "out of memory");
+        nc_iplimit_free(srv->iplimit);
+        free(srv);
+        return -1;
+    }
     nc_breaker_init(&srv->breaker, cfg->breaker_failures, cfg->breaker_cooldown_ms);
     srv->port = cfg->port ? cfg->port : pick_port(cfg);
     srv->loops = calloc((size_t)cfg->threads, sizeof *srv->loops);
     if (!srv->loops || srv->port <= 0) {
         snprintf(err, errlen, "cannot pick a port");
         free(srv->loops);
+        nc_near_free(srv->near);
         nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
@@ -492,6 +518,7 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
     }
     if (port_free(cfg, srv->port, err, errlen) != 0) {
         free(srv->loops);
+        nc_near_free(srv->near);
         nc_iplimit_free(srv->iplimit);
         free(srv);
         return -1;
@@ -505,7 +532,10 @@ int nc_server_start(const struct nc_config *cfg, struct nc_server **out, char *e
             return -1;
         }
     }
-    /* The workers registered what they listen for (lease wake-ups). */
+    /* The workers registered what they listen for (lease wake-ups); the
+     * near cache listens for invalidations. */
+    if (srv->near)
+        nc_pubsub_near(srv->near);
     nc_pubsub_start(cfg);
     for (int i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].thread, NULL, loop_main, &srv->loops[i]) != 0) {

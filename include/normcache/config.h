@@ -70,6 +70,10 @@ struct nc_config {
     double early_refresh_beta;
     int lock_ttl_ms;
     int lock_wait_ms;
+    /* Near cache (L1 in process memory) */
+    int near_cache;
+    size_t near_max_bytes;
+    int near_max_ttl_ms;
     /* Operations */
     enum nc_log_level log_level;
     int log_requests;

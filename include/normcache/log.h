@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "normcache/config.h"
 
@@ -18,10 +19,19 @@ int nc_log_enabled(enum nc_log_level level);
  * msg is escaped; fields are copied as they are (caller builds valid JSON). */
 void nc_log_write(enum nc_log_level level, const char *msg, const char *fields);
 
-/* The same, into this thread's batch (the access log on a worker thread):
- * written by nc_log_flush, which the thread must call at the end of every
- * loop pass and before it exits; a batch over 64 KiB is written at once. */
+/* The same, into this thread's batch (the access log on a worker thread),
+ * without locks: whole lines are written in chunks of up to 4 KiB as the
+ * batch fills; the rest waits for nc_log_flush_due (every loop pass: at
+ * most NC_LOG_FLUSH_MS after its first line; the loop's wait must end by
+ * nc_log_next_flush_ms) or nc_log_flush / nc_log_thread_end (at the stop:
+ * nothing is lost). */
 void nc_log_write_batched(enum nc_log_level level, const char *msg, const char *fields);
+#define NC_LOG_FLUSH_MS 100
+/* Milliseconds until this thread's batch is due (0: now), -1 when empty.
+ * now_ms: nc_now_ms(). */
+int nc_log_next_flush_ms(int64_t now_ms);
+/* Writes this thread's batch if it is due. */
+void nc_log_flush_due(int64_t now_ms);
 /* Writes this thread's batch (nothing when empty). */
 void nc_log_flush(void);
 /* Writes it and frees its memory: the last call of a thread that batched. */

@@ -19,6 +19,14 @@ typedef void nc_pubsub_fn(const char *channel, size_t len, void *ud);
 
 /* Registers a pattern (copied) before nc_pubsub_start; at most 8. 0 or -1. */
 int nc_pubsub_watch(const char *pattern, nc_pubsub_fn *fn, void *ud);
+/* Before nc_pubsub_start: the thread also keeps near cache n coherent
+ * (near_sync.h): on each connection it names itself normcache-inv (CLIENT
+ * SETNAME), takes its CLIENT ID, SUBSCRIBEs to __redis__:invalidate and,
+ * once subscribed, publishes the id (nc_near_sync_up); invalidation
+ * messages drop keys or empty n; a lost connection makes the near cache
+ * unusable and empties it (nc_near_sync_down). n must outlive the thread. */
+struct nc_near;
+void nc_pubsub_near(struct nc_near *n);
 /* Starts the thread if any pattern is registered and Redis is enabled.
  * cfg must outlive it. Idempotent. A thread that cannot start is logged:
  * waiters then rely on their poll. */

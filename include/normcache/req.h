@@ -20,6 +20,7 @@
 
 #include "normcache/buf.h"
 #include "normcache/key.h"
+#include "normcache/near_sync.h"
 #include "normcache/worker.h"
 
 enum nc_req_state {
@@ -87,6 +88,7 @@ struct nc_req {
     long long deleted;
     int ttl;
     char cursor[24];
+    struct nc_near_read near_rd; /* a read that may fill the near cache (set where used) */
     /* The response being prepared. */
     const char *cache;        /* X-Cache value or NULL */
     const char *problem_code; /* for the access log */

@@ -17,6 +17,7 @@
 
 struct nc_req;
 struct nc_iplimit;
+struct nc_near;
 
 struct nc_worker {
     int id;
@@ -33,6 +34,8 @@ struct nc_worker {
     struct nc_req *conn_list;   /* open connections (router.c) */
     int64_t next_sweep_ms;      /* next check of head deadlines */
     struct nc_iplimit *iplimit; /* per-address counts, shared; NULL: no cap */
+    struct nc_near *near;       /* the process's near cache, shared; NULL: NEAR_CACHE off */
+    unsigned near_gen;          /* tracking generation of its Redis connection (near_sync.h) */
     struct nc_buf logfields;    /* access-log fields, reused (freed with the worker) */
 };
 

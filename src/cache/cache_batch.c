@@ -26,10 +26,12 @@ struct batch_item {
     struct nc_req *r;
     char key[NC_KEY_MAX];
     int keylen;
-    int ttl;           /* _mset: the TTL to write */
-    int ok;            /* _mget: a value came back; _mset: stored */
-    long long pttl;    /* _mget: remaining TTL in ms (< 0: none) */
-    size_t voff, vlen; /* the value in batch->vals */
+    int ttl;                /* _mset: the TTL to write */
+    int ok;                 /* _mget: a value came back; _mset: stored */
+    long long pttl;         /* _mget: remaining TTL in ms (< 0: none) */
+    size_t voff, vlen;      /* the value in batch->vals */
+    int near;               /* _mget: answered from the near cache */
+    struct nc_near_read rd; /* _mget: the Redis read, which may fill the near cache */
 };
 
 struct batch {
@@ -82,6 +84,7 @@ static void on_item_pttl(void *priv, redisReply *reply)
 static void on_item_set(void *priv, redisReply *reply)
 {
     struct batch_item *it = priv;
+    nc_cache_near_drop(it->r, it->key, (size_t)it->keylen); /* see cache_write.c's on_set */
     if (!reply)
         it->r->redis_failed = 1;
     else if (reply->type == REDIS_REPLY_STATUS)
@@ -214,12 +217,14 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
     int endlen = snprintf(end, sizeof end, "%zu", r->w->cfg->max_body_bytes);
     /* Send. The values stay in b->vals (hiredis copies the command when it
      * is queued, so the buffer may grow afterwards). */
-    int sent = 0;
+    int sent = 0, near = 0;
     i = 0;
     for (const struct nc_json *o = items->child; o; o = o->next, i++) {
         struct batch_item *it = &b->items[i];
         int rc;
         if (mset) {
+            if (r->redis_failed)
+                break;
             struct nc_cache_item ci;
             nc_cache_put_members(o, &ci, &e);
             struct nc_cache_write wr = {it->key,
@@ -232,19 +237,41 @@ enum MHD_Result nc_cache_batch_start(struct nc_req *r)
                                         0};
             rc = nc_cache_put_send(r, &wr, on_item_set, it);
         } else {
+            long long ttl;
+            uint64_t etag;
+            if (nc_cache_near_lookup(r, it->key, (size_t)it->keylen, &r->scratch, &ttl, &etag) ==
+                    1 &&
+                nc_buf_append(&b->vals, r->scratch.data, r->scratch.len) == 0) {
+                /* Served from memory, as a Redis read would be (and while
+                 * Redis is unavailable too). */
+                it->voff = b->vals.len - r->scratch.len;
+                it->vlen = r->scratch.len;
+                it->pttl = ttl;
+                it->ok = it->near = 1;
+                near++;
+                continue;
+            }
+            if (r->redis_failed)
+                continue; /* Redis refused: the rest only from the near cache */
             const char *argv[4] = {"GETRANGE", it->key, "0", end};
             size_t lens[4] = {8, (size_t)it->keylen, 1, (size_t)endlen};
             const char *pargv[2] = {"PTTL", it->key};
             size_t plens[2] = {4, (size_t)it->keylen};
+            nc_cache_near_read_begin_for(r, it->key, (size_t)it->keylen, &it->rd);
             rc = nc_cache_issue_for(r, on_item_get, it, 4, argv, lens);
             if (rc == 0 && nc_cache_issue_for(r, on_item_pttl, it, 2, pargv, plens) != 0)
                 r->redis_failed = 1;
+            nc_cache_near_read_sent_for(r, &it->rd);
         }
         if (rc != 0) {
             r->redis_failed = 1;
-            break;
+            continue;
         }
         sent++;
+    }
+    if (!sent && near && !r->redis_failed) {
+        nc_json_doc_free(doc);
+        return nc_cache_batch_finish(r);
     }
     nc_json_doc_free(doc);
     if (!sent)
@@ -259,7 +286,7 @@ static enum MHD_Result batch_bypass(struct nc_req *r)
 {
     struct batch *b = r->ext;
     for (int i = 0; i < b->n; i++)
-        b->items[i].ok = 0;
+        b->items[i].ok = b->items[i].near; /* near hits stand */
     r->redis_failed = 1;
     return nc_cache_batch_finish(r);
 }
@@ -274,7 +301,7 @@ enum MHD_Result nc_cache_batch_finish(struct nc_req *r)
     for (int i = 0; i < b->n && rc == 0; i++) {
         struct batch_item *it = &b->items[i];
         const char *value = b->vals.data + it->voff;
-        int hit = !bypass && it->ok;
+        int hit = it->ok && (!bypass || it->near);
         if (!mset && hit) {
             /* Another client may have written something that is not JSON:
              * embedding it would break the whole answer, so it is a miss. */
@@ -282,11 +309,14 @@ enum MHD_Result nc_cache_batch_finish(struct nc_req *r)
             hit = nc_json_parse(value, it->vlen, 1000, &vd, NULL) == 0;
             nc_json_doc_free(vd);
         }
+        if (!mset && hit && !it->near && !bypass)
+            nc_cache_near_put(r, &it->rd, it->key, (size_t)it->keylen, value, it->vlen, it->pttl,
+                              nc_key_etag_hash(value, it->vlen));
         if (!mset)
             nc_counters_cache(r->w->counters, r->ns,
-                              bypass ? NC_RES_BYPASS
-                              : hit  ? NC_RES_HIT
-                                     : NC_RES_MISS);
+                              hit      ? NC_RES_HIT
+                              : bypass ? NC_RES_BYPASS
+                                       : NC_RES_MISS);
         rc |= nc_buf_appends(&r->out, i ? ",{\"key\":" : "{\"key\":");
         rc |= nc_jsonstr_append(&r->out, it->key, (size_t)it->keylen, 0);
         if (mset) {

@@ -249,6 +249,15 @@ enum MHD_Result nc_cache_delete_start(struct nc_req *r)
 
 enum MHD_Result nc_cache_delete_finish(struct nc_req *r)
 {
+    /* Before the answer, whatever Redis said (a failed delete may still
+     * have happened): one entry leaves the near cache; a flush or a tag
+     * delete empties it (which keys a tag named is Redis's to know). */
+    if (!(r->flags & NC_CACHE_F_LEASE_RELEASE)) {
+        if (r->keylen)
+            nc_cache_near_drop(r, r->key, (size_t)r->keylen);
+        else
+            nc_cache_near_clear(r);
+    }
     if (r->redis_failed)
         return unavailable(r);
     if (r->flags & NC_CACHE_F_LEASE_RELEASE) {

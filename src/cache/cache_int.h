@@ -7,6 +7,7 @@
  *   cache_write.c   PUT
  *   cache_delete.c  DELETE of one entry, of a tag's entries, flush
  *   cache_batch.c   POST _mget / _mset: many entries in one round trip
+ *   cache_near.c    the near cache: GET hits, fills, writes' drops
  *
  * Reads and writes fail open: whatever goes wrong with Redis, a GET is a
  * 404 BYPASS and a PUT a 200 stored:false. Invalidations fail loudly (503),
@@ -148,6 +149,33 @@ int nc_cache_lease_channel(const struct nc_config *cfg, const char *key,
 int nc_cache_lease_release(struct nc_req *r, const char *token, size_t toklen, nc_store_cb *cb);
 /* Counts a write refused because its lease was lost. */
 void nc_cache_lease_lost(struct nc_req *r);
+
+/* The near cache (cache_near.c); each does nothing without NEAR_CACHE.
+ * A GET's near hit: 1 with the value in r->out, its remaining Redis TTL
+ * (-1: none) and ETag hash; 0 a miss (or the near cache is unusable). */
+int nc_cache_near_get(struct nc_req *r, long long *ttl_ms, uint64_t *etag);
+/* The same for any key, the value into out (reset first). */
+int nc_cache_near_lookup(struct nc_req *r, const char *key, size_t klen, struct nc_buf *out,
+                         long long *ttl_ms, uint64_t *etag);
+/* Around the Redis read of r->key: before it is issued, right after. */
+void nc_cache_near_read_begin(struct nc_req *r);
+void nc_cache_near_read_sent(struct nc_req *r);
+/* The same for a read of key kept in rd (a batch item). */
+void nc_cache_near_read_begin_for(struct nc_req *r, const char *key, size_t klen,
+                                  struct nc_near_read *rd);
+void nc_cache_near_read_sent_for(struct nc_req *r, struct nc_near_read *rd);
+/* A Redis hit (value in r->out, PTTL pttl): into the near cache when the
+ * read may fill it (near_sync.h), expiring at min(PTTL,
+ * NEAR_CACHE_MAX_TTL_MS). */
+void nc_cache_near_fill(struct nc_req *r, long long pttl, uint64_t etag);
+/* The same for the read rd of key -> val (copied; r->scratch is used). */
+void nc_cache_near_put(struct nc_req *r, const struct nc_near_read *rd, const char *key,
+                       size_t klen, const char *val, size_t vlen, long long pttl, uint64_t etag);
+/* This instance's writes, as their replies arrive (whatever they say: a
+ * failed write may still have happened): drop one key, or everything (a
+ * flush or tag delete). */
+void nc_cache_near_drop(struct nc_req *r, const char *key, size_t keylen);
+void nc_cache_near_clear(struct nc_req *r);
 
 /* POST /cache/<ns>/_mget and _mset (r->route tells which). */
 enum MHD_Result nc_cache_batch_start(struct nc_req *r);

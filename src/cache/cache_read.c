@@ -1,5 +1,9 @@
 /* cache_read.c - GET /cache/<ns>: the value and its remaining TTL in one
- * round trip (GET + PTTL in one write), a strong ETag, 304 on a match. */
+ * round trip (GET + PTTL in one write), a strong ETag, 304 on a match.
+ *
+ * With NEAR_CACHE the near cache answers first, without suspending the
+ * connection; a Redis hit fills it (cache_near.c). Both answers are built
+ * by reply_hit(), so they carry the same bytes and headers. */
 #include <stdio.h>
 #include <string.h>
 
@@ -39,11 +43,40 @@ static enum MHD_Result bypass_get(struct nc_req *r)
                           "Redis is unavailable; the entry could not be read.");
 }
 
+/* r->out holds the value; ttl_ms is its remaining TTL (-1: none), etag
+ * its ETag hash. */
+static enum MHD_Result reply_hit(struct nc_req *r, long long ttl_ms, uint64_t etag)
+{
+    r->cache = "HIT";
+    nc_counters_cache(r->w->counters, r->ns, NC_RES_HIT);
+    char v[64];
+    if (ttl_ms >= 0)
+        snprintf(v, sizeof v, "max-age=%lld", ttl_ms / 1000);
+    else
+        snprintf(v, sizeof v, "no-cache"); /* written elsewhere without a TTL */
+    nc_req_header(r, "Cache-Control", v);
+    snprintf(v, sizeof v, "\"%016llx\"", (unsigned long long)etag);
+    nc_req_header(r, "ETag", v);
+    const char *inm = nc_req_hdr(r, "If-None-Match");
+    if (inm && (strstr(inm, v) || strcmp(inm, "*") == 0)) {
+        nc_buf_reset(&r->out);
+        return nc_req_reply(r, 304, NULL);
+    }
+    return nc_req_reply(r, 200, "application/json");
+}
+
 enum MHD_Result nc_cache_get_start(struct nc_req *r)
 {
     struct nc_cache_err e;
     if (nc_cache_key_from_args(r, &e) != 0)
         return nc_cache_err_reply(r, &e);
+    long long ttl_ms;
+    uint64_t etag;
+    r->near_rd.gen = 0;
+    if (nc_cache_near_get(r, &ttl_ms, &etag) == 1) {
+        nc_req_header(r, "Cache-Status", "normcache; hit; detail=near");
+        return reply_hit(r, ttl_ms, etag);
+    }
     if (r->w->cfg->redis_enabled && nc_cache_lease_wanted(r))
         return nc_cache_lease_get_start(r);
     char end[24];
@@ -52,12 +85,14 @@ enum MHD_Result nc_cache_get_start(struct nc_req *r)
     size_t lens[4] = {8, (size_t)r->keylen, 1, (size_t)endlen};
     const char *pargv[2] = {"PTTL", r->key};
     size_t plens[2] = {4, (size_t)r->keylen};
+    nc_cache_near_read_begin(r);
     if (nc_cache_issue(r, on_get, 4, argv, lens) != 0)
         return bypass_get(r);
     /* Both go out in the same write, and the store cannot refuse the
      * second after taking the first within one pass. */
     if (nc_cache_issue(r, nc_cache_on_integer, 2, pargv, plens) != 0)
         r->redis_failed = 1;
+    nc_cache_near_read_sent(r);
     nc_req_suspend(r);
     return MHD_YES;
 }
@@ -71,21 +106,7 @@ enum MHD_Result nc_cache_get_finish(struct nc_req *r)
         nc_counters_cache(r->w->counters, r->ns, NC_RES_MISS);
         return nc_req_problem(r, 404, "cache_miss", "Not Found", "No entry for this key.");
     }
-    r->cache = "HIT";
-    nc_counters_cache(r->w->counters, r->ns, NC_RES_HIT);
-    char v[64];
-    if (r->num >= 0)
-        snprintf(v, sizeof v, "max-age=%lld", r->num / 1000);
-    else
-        snprintf(v, sizeof v, "no-cache"); /* written elsewhere without a TTL */
-    nc_req_header(r, "Cache-Control", v);
-    snprintf(v, sizeof v, "\"%016llx\"",
-             (unsigned long long)nc_key_etag_hash(r->out.data, r->out.len));
-    nc_req_header(r, "ETag", v);
-    const char *inm = nc_req_hdr(r, "If-None-Match");
-    if (inm && (strstr(inm, v) || strcmp(inm, "*") == 0)) {
-        nc_buf_reset(&r->out);
-        return nc_req_reply(r, 304, NULL);
-    }
-    return nc_req_reply(r, 200, "application/json");
+    uint64_t etag = nc_key_etag_hash(r->out.data, r->out.len);
+    nc_cache_near_fill(r, r->num, etag);
+    return reply_hit(r, r->num, etag);
 }

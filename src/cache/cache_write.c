@@ -16,6 +16,9 @@
 static void on_set(void *priv, redisReply *reply)
 {
     struct nc_req *r = priv;
+    /* Whatever the reply (a timed-out SET may still have happened), no
+     * near hit may return the value this write replaced. */
+    nc_cache_near_drop(r, r->key, (size_t)r->keylen);
     if (!reply)
         r->redis_failed = 1;
     else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LEASELOST", 9) == 0)

@@ -11,6 +11,8 @@
 
 #include "normcache/clock.h"
 #include "normcache/counters.h"
+#include "normcache/near.h"
+#include "normcache/near_sync.h"
 #include "normcache/normalise.h"
 #include "normcache/rand.h"
 #include "normcache/recs.h"
@@ -27,6 +29,7 @@ struct recs_req {
     int delivered;              /* the flight answered (res may be NULL) */
     int coalesced;
     int no_cache, only_if_cached;
+    int near; /* the entry came from the near cache */
     int limit;
     struct nc_recs_entry entry; /* within r->out when r->have_value */
 };
@@ -96,7 +99,8 @@ static enum MHD_Result answer_entry(struct nc_req *r, const struct nc_recs_entry
     int stale = remaining <= 0;
     char cs[96];
     long long ttl_s = remaining >= 0 ? remaining / 1000 : -((-remaining + 999) / 1000);
-    snprintf(cs, sizeof cs, "normcache; hit; ttl=%lld", ttl_s);
+    snprintf(cs, sizeof cs, "normcache; hit; ttl=%lld%s", ttl_s,
+             ((struct recs_req *)r->ext)->near ? "; detail=near" : "");
     nc_req_header(r, "Cache-Status", cs);
     r->cache = stale ? "STALE" : "HIT";
     nc_counters_cache(r->w->counters, NC_RECS_NS, stale ? NC_RES_STALE : NC_RES_HIT);
@@ -259,6 +263,22 @@ static void parse_cache_control(const char *cc, struct recs_req *rq)
     }
 }
 
+/* NEAR_CACHE: an entry read from Redis stays near until its Redis expiry
+ * (fresh_until plus the grace of a 200 entry, as rebuild.c writes it), at
+ * most NEAR_CACHE_MAX_TTL_MS from when the read was sent. */
+static void near_fill(struct nc_req *r, const struct nc_recs_entry *e)
+{
+    const struct nc_config *cfg = r->w->cfg;
+    long long left = e->fresh_until_ms + (e->status == 200 ? cfg->stale_grace_s * 1000LL : 0) -
+                     (long long)nc_wall_ms();
+    if (left > cfg->near_max_ttl_ms)
+        left = cfg->near_max_ttl_ms;
+    int64_t exp = r->near_rd.sent_ms + left;
+    if (left > 0 && exp > nc_now_ms())
+        nc_near_read_put(r->w->near, &r->near_rd, r->w->near_gen, r->key, (size_t)r->keylen,
+                         r->out.data, r->out.len, exp);
+}
+
 static void on_read(void *priv, redisReply *reply)
 {
     struct nc_req *r = priv;
@@ -269,8 +289,11 @@ static void on_read(void *priv, redisReply *reply)
         nc_buf_reset(&r->out);
         /* out of memory here reads as a miss */
         if (nc_buf_append(&r->out, reply->str, reply->len) == 0 &&
-            nc_recs_entry_parse(r->out.data, r->out.len, &rq->entry) == 0)
+            nc_recs_entry_parse(r->out.data, r->out.len, &rq->entry) == 0) {
             r->have_value = 1;
+            if (r->w->near)
+                near_fill(r, &rq->entry);
+        }
     }
     r->outstanding--;
     if (r->state == NC_REQ_WAITING)
@@ -359,12 +382,27 @@ static enum MHD_Result recs_start(struct nc_req *r)
     parse_cache_control(nc_req_hdr(r, "Cache-Control"), rq);
     if (rq->no_cache && !rq->only_if_cached)
         return go_upstream(r, rq);
+    struct nc_near *near = r->w->near;
+    int64_t exp;
+    if (near && nc_near_sync_gen() &&
+        nc_near_get(near, r->key, (size_t)r->keylen, nc_now_ms(), &r->out, &exp) == 1 &&
+        nc_recs_entry_parse(r->out.data, r->out.len, &rq->entry) == 0) {
+        /* Answered without Redis, as a Redis read of it would be. */
+        rq->near = 1;
+        r->have_value = 1;
+        return after_read(r, rq);
+    }
     const char *argv[2] = {"GET", r->key};
     size_t lens[2] = {3, (size_t)r->keylen};
+    r->near_rd.gen = 0;
+    if (near)
+        nc_near_read_begin(near, r->key, (size_t)r->keylen, &r->near_rd);
     if (nc_store_command(r->w->store, on_read, r, 2, argv, lens) != 0) {
         r->redis_failed = 1;
         return after_read(r, rq);
     }
+    if (near)
+        nc_near_read_sent(&r->near_rd, r->w->near_gen);
     r->outstanding++;
     r->num = 0; /* phase: reading */
     nc_req_suspend(r);

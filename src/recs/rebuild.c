@@ -9,6 +9,7 @@
 
 #include "normcache/clock.h"
 #include "normcache/log.h"
+#include "normcache/near.h"
 #include "normcache/rand.h"
 #include "normcache/store.h"
 #include "recs_int.h"
@@ -188,6 +189,10 @@ static void on_flight_reply(void *priv, redisReply *reply)
         on_recheck(f, reply);
         break;
     case C_STORE:
+        /* This instance's own write: no near hit of the entry it replaced
+         * from here on (other instances hear of it from Redis). */
+        if (f->owner->w->near)
+            nc_near_drop(f->owner->w->near, f->key, f->keylen);
         if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
             f->have_lock = 0; /* the script released it */
         break;

@@ -76,7 +76,8 @@ for a in PORT=abc PORT=70000 PORT=0 PORT=-1 PORT=8080abc 'PORT=80 80' PORT=1.5 \
     CACHE_NS_NORMALISE=legacy=fancy CACHE_NS_NORMALISE=legacy CACHE_NS_NORMALISE='le:gacy=basic' \
     MAX_BODY_BYTES=-1 MAX_BODY_BYTES=abc MAX_BODY_BYTES=0 MAX_BODY_BYTES=1e6 \
     MAX_QUERY_BYTES=0 MAX_QUERY_BYTES=-1 MAX_QUERY_BYTES=lots \
-    LOG_LEVEL=loud LOG_REQUESTS=maybe; do
+    LOG_LEVEL=loud LOG_REQUESTS=maybe \
+    NEAR_CACHE=maybe NEAR_CACHE_MAX_BYTES=1000 NEAR_CACHE_MAX_TTL_MS=0; do
     bad_config "$a"
 done
 # Empty values are mistakes for numbers and words, not "use the default".
@@ -97,6 +98,8 @@ check "a bad REDIS_URL's password is not printed" bash -c '! grep -qF hunter2pw 
 run_bin 'AUTH_TOKENS=sekrit-one,,sekrit-two'
 check_exit2 "AUTH_TOKENS with an empty entry exits 2 naming AUTH_TOKENS" AUTH_TOKENS
 check "a bad AUTH_TOKENS is not printed" bash -c '! grep -qF sekrit "$1"' _ "$RB_ERR"
+run_bin NEAR_CACHE=true REDIS_MODE=cluster REDIS_URL=redis://127.0.0.1:7000,127.0.0.1:7001
+check_exit2 "NEAR_CACHE=true with REDIS_MODE=cluster exits 2 naming NEAR_CACHE" NEAR_CACHE
 run_bin 'AUTH_TOKENS=has space,ok'
 check_exit2 "AUTH_TOKENS with a space inside a token exits 2" AUTH_TOKENS
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -134,6 +135,35 @@ static void test_printf(void **state)
     nc_buf_free(&b);
 }
 
+/* nc_buf_append_int writes what %lld writes, the extremes included. */
+static void test_append_int(void **state)
+{
+    (void)state;
+    const long long vals[] = {0,
+                              7,
+                              -7,
+                              10,
+                              99,
+                              100,
+                              200,
+                              404,
+                              -1000,
+                              1234567890123LL,
+                              9223372036854775807LL,
+                              -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        struct nc_buf b;
+        char want[32];
+        nc_buf_init(&b);
+        assert_int_equal(nc_buf_appends(&b, "x="), 0);
+        assert_int_equal(nc_buf_append_int(&b, vals[i]), 0);
+        snprintf(want, sizeof want, "x=%lld", vals[i]);
+        assert_string_equal(b.data, want);
+        assert_int_equal(b.len, strlen(want));
+        nc_buf_free(&b);
+    }
+}
+
 static void test_reset(void **state)
 {
     (void)state;
@@ -159,9 +189,10 @@ static void test_reset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init_free), cmocka_unit_test(test_append),
-        cmocka_unit_test(test_growth),    cmocka_unit_test(test_reserve),
-        cmocka_unit_test(test_printf),    cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_init_free),  cmocka_unit_test(test_append),
+        cmocka_unit_test(test_growth),     cmocka_unit_test(test_reserve),
+        cmocka_unit_test(test_printf),     cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_append_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

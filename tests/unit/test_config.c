@@ -346,6 +346,41 @@ static void test_redis_mode(void **state)
     nc_config_free(&cfg);
 }
 
+/* NEAR_CACHE and its bounds; refused with REDIS_MODE=cluster, naming it. */
+static void test_near_cache(void **state)
+{
+    (void)state;
+    struct nc_config cfg;
+    char err[512];
+    const char *none[] = {NULL};
+    assert_int_equal(load(&cfg, none, err, sizeof err), 0);
+    assert_int_equal(cfg.near_cache, 0);
+    assert_int_equal(cfg.near_max_bytes, 64u << 20);
+    assert_int_equal(cfg.near_max_ttl_ms, 5000);
+    nc_config_free(&cfg);
+    const char *on[] = {
+        "NEAR_CACHE", "true", "NEAR_CACHE_MAX_BYTES", "4194304", "NEAR_CACHE_MAX_TTL_MS",
+        "250",        NULL};
+    assert_int_equal(load(&cfg, on, err, sizeof err), 0);
+    assert_int_equal(cfg.near_cache, 1);
+    assert_int_equal(cfg.near_max_bytes, 4194304);
+    assert_int_equal(cfg.near_max_ttl_ms, 250);
+    nc_config_free(&cfg);
+    const char *ttl0[] = {"NEAR_CACHE_MAX_TTL_MS", "0", NULL};
+    assert_int_equal(load(&cfg, ttl0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NEAR_CACHE_MAX_TTL_MS"));
+    nc_config_free(&cfg);
+    const char *small[] = {"NEAR_CACHE_MAX_BYTES", "1000", NULL};
+    assert_int_equal(load(&cfg, small, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NEAR_CACHE_MAX_BYTES"));
+    nc_config_free(&cfg);
+    const char *cl[] = {"REDIS_MODE", "cluster", "REDIS_URL", "redis://h1:7000,h2:7001",
+                        "NEAR_CACHE", "true",    NULL};
+    assert_int_equal(load(&cfg, cl, err, sizeof err), -1);
+    assert_non_null(strstr(err, "config: NEAR_CACHE=true is invalid with REDIS_MODE=cluster"));
+    nc_config_free(&cfg);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -437,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_error_line), cmocka_unit_test(test_empty_values),
         cmocka_unit_test(test_describe),   cmocka_unit_test(test_help),
         cmocka_unit_test(test_redis_mode), cmocka_unit_test(test_sentinel_settings),
+        cmocka_unit_test(test_redis_mode), cmocka_unit_test(test_near_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "normcache/clock.h"
 #include "normcache/json.h"
 #include "normcache/log.h"
 
@@ -380,8 +381,9 @@ static off_t captured_size(const struct capture *c)
     return st.st_size;
 }
 
-/* The access log's batch: nothing is written before the flush, everything
- * after it, in whole lines; a batch over 64 KiB is written without waiting. */
+/* The access log's batch: less than a write's worth (4 KiB) waits for
+ * the flush; more is written on the way in whole-line chunks of at most
+ * 4 KiB, the rest kept; nothing is lost at the thread's end. */
 static void test_batched(void **state)
 {
     (void)state;
@@ -389,21 +391,55 @@ static void test_batched(void **state)
     struct capture c;
     capture_start(&c);
     nc_log_write_batched(NC_LOG_DEBUG, "filtered", NULL);
-    for (int i = 0; i < 300; i++)
+    assert_int_equal(nc_log_next_flush_ms(nc_now_ms()), -1); /* nothing batched */
+    for (int i = 0; i < 20; i++)                             /* ~2 KiB */
         nc_log_write_batched(NC_LOG_INFO, "request",
                              "\"status\":200,\"key\":\"fca:faq:0123456789abcdef\"");
     assert_int_equal(captured_size(&c), 0); /* still in the batch */
     nc_log_flush();
-    off_t after300 = captured_size(&c);
-    assert_true(after300 > 300 * 100);
-    for (int i = 0; i < 1000; i++) /* ~120 KiB: written on the way */
+    off_t after20 = captured_size(&c);
+    assert_true(after20 > 20 * 100 && after20 < 4096);
+    for (int i = 0; i < 1000; i++) /* ~80 KiB: written on the way */
         nc_log_write_batched(NC_LOG_INFO, "request", "\"status\":404");
-    assert_true(captured_size(&c) > after300);
+    off_t written = captured_size(&c) - after20;
+    assert_true(written > 60 * 1024);
+    nc_log_thread_end();
+    off_t rest = captured_size(&c) - after20 - written;
+    assert_true(rest > 0 && rest < 4096); /* at most one chunk waited */
+    size_t len;
+    char *text = capture_end(&c, &len);
+    struct line l[1];
+    assert_int_equal(parse_lines(text, len, l, 0), 1020);
+    free(text);
+}
+
+/* A batch is due NC_LOG_FLUSH_MS after its first line, not its last: a
+ * steady trickle of lines cannot hold them back. */
+static void test_batched_due(void **state)
+{
+    (void)state;
+    nc_log_set_level(NC_LOG_INFO);
+    struct capture c;
+    capture_start(&c);
+    int64_t t0 = nc_now_ms();
+    nc_log_write_batched(NC_LOG_INFO, "request", "\"status\":200");
+    int left = nc_log_next_flush_ms(t0);
+    assert_true(left >= NC_LOG_FLUSH_MS && left < NC_LOG_FLUSH_MS + 50);
+    nc_log_flush_due(t0); /* not yet */
+    assert_int_equal(captured_size(&c), 0);
+    nc_log_write_batched(NC_LOG_INFO, "request", "\"status\":201");
+    int64_t due = t0 + left;
+    assert_true(nc_log_next_flush_ms(due - 1) >= 1);
+    assert_int_equal(nc_log_next_flush_ms(due), 0);
+    assert_int_equal(nc_log_next_flush_ms(due + 5000), 0);
+    nc_log_flush_due(due);
+    assert_true(captured_size(&c) > 0);
+    assert_int_equal(nc_log_next_flush_ms(due), -1); /* empty again */
     nc_log_thread_end();
     size_t len;
     char *text = capture_end(&c, &len);
     struct line l[1];
-    assert_int_equal(parse_lines(text, len, l, 0), 1300);
+    assert_int_equal(parse_lines(text, len, l, 0), 2);
     free(text);
 }
 
@@ -419,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_foreign_redaction),
         cmocka_unit_test_teardown(test_foreign_line, log_teardown),
         cmocka_unit_test_teardown(test_batched, log_teardown),
+        cmocka_unit_test_teardown(test_batched_due, log_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,13 +148,39 @@ static void test_begin_end_balance(void **state)
     assert_int_equal(worker.active, 0);
 }
 
+/* nc_req_header copies the value (the caller's buffer may go away), cut
+ * to the slot's size, and ignores headers beyond NC_MAX_EXTRA_HEADERS. */
+static void test_extra_headers(void **state)
+{
+    (void)state;
+    struct nc_req *r = req_with("/cache/faq?q=x");
+    char v[200];
+    snprintf(v, sizeof v, "max-age=%d", 597);
+    nc_req_header(r, "Cache-Control", v);
+    memset(v, 'e', sizeof v - 1);
+    v[sizeof v - 1] = '\0';
+    nc_req_header(r, "X-Long", v);
+    v[0] = 'Z'; /* the copies do not follow the caller's buffer */
+    assert_int_equal(r->nhdr, 2);
+    assert_string_equal(r->hdr_name[0], "Cache-Control");
+    assert_string_equal(r->hdr_value[0], "max-age=597");
+    assert_int_equal(strlen(r->hdr_value[1]), sizeof r->hdr_value[1] - 1);
+    assert_int_equal(r->hdr_value[1][0], 'e');
+    nc_req_header(r, "X-Empty", "");
+    assert_string_equal(r->hdr_value[2], "");
+    for (int i = 3; i < NC_MAX_EXTRA_HEADERS + 5; i++)
+        nc_req_header(r, "X-More", "1");
+    assert_int_equal(r->nhdr, NC_MAX_EXTRA_HEADERS);
+    nc_req_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_splits_path),       cmocka_unit_test(test_args_decoded),
         cmocka_unit_test(test_args_keep_nul_in_values), cmocka_unit_test(test_args_errors),
         cmocka_unit_test(test_args_empty_segments),     cmocka_unit_test(test_args_lookup),
-        cmocka_unit_test(test_begin_end_balance),
+        cmocka_unit_test(test_begin_end_balance),       cmocka_unit_test(test_extra_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
