@@ -46,31 +46,19 @@ static void switch_msg(const uint8_t *data, size_t size)
         nc_sentinel_parse_switch(again, (size_t)n, "mymaster2", host2, sizeof host2, &port2) == 0);
 }
 
-static void replies(const uint8_t *data, size_t size)
+static void reply_one(const redisReply *reply)
 {
-    redisReader *rd = redisReaderCreate();
-    if (!rd)
-        abort();
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (int i = 0; i < 8; i++) {
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
-                break;
-            char host[NC_SENTINEL_HOST_MAX], err[160];
-            int port = 0;
-            err[0] = '\0';
-            if (nc_sentinel_parse_addr(reply, host, sizeof host, &port, err, sizeof err) == 0) {
-                check_host(host);
-                FUZZ_CHECK(port >= 1 && port <= 65535);
-            } else {
-                FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof err) != NULL);
-            }
-            int m = nc_sentinel_role_is_master(reply);
-            FUZZ_CHECK(m == 0 || m == 1);
-            freeReplyObject(reply);
-        }
+    char host[NC_SENTINEL_HOST_MAX], err[160];
+    int port = 0;
+    err[0] = '\0';
+    if (nc_sentinel_parse_addr(reply, host, sizeof host, &port, err, sizeof err) == 0) {
+        check_host(host);
+        FUZZ_CHECK(port >= 1 && port <= 65535);
+    } else {
+        FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof err) != NULL);
     }
-    redisReaderFree(rd);
+    int m = nc_sentinel_role_is_master(reply);
+    FUZZ_CHECK(m == 0 || m == 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -78,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     if (data[0] & 1)
-        replies(data + 1, size - 1);
+        fuzz_resp_each(data + 1, size - 1, reply_one);
     else
         switch_msg(data + 1, size - 1);
     return 0;

@@ -36,34 +36,22 @@ static void redirect(const uint8_t *data, size_t size)
 
 static struct nc_slot_map map;
 
-static void slots(const uint8_t *data, size_t size)
+static void slots_one(const redisReply *reply)
 {
-    redisReader *rd = redisReaderCreate();
-    if (!rd)
-        abort();
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (int i = 0; i < 8; i++) {
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
-                break;
-            char err[128];
-            err[0] = '\0';
-            if (nc_slot_parse_slots(reply, "self", &map, err, sizeof err) == 0) {
-                FUZZ_CHECK(map.nnodes >= 1 && map.nnodes <= NC_SLOT_NODES_MAX);
-                for (int s = 0; s < NC_SLOTS; s++)
-                    FUZZ_CHECK(map.node[s] == NC_SLOT_NONE || map.node[s] < map.nnodes);
-                for (int k = 0; k < map.nnodes; k++) {
-                    FUZZ_CHECK(map.nodes[k].port >= 1 && map.nodes[k].port <= 65535);
-                    FUZZ_CHECK(memchr(map.nodes[k].host, '\0', NC_SLOT_HOST_MAX) != NULL);
-                    FUZZ_CHECK(map.nodes[k].host[0] != '\0');
-                }
-            } else {
-                FUZZ_CHECK(err[0] != '\0');
-            }
-            freeReplyObject(reply);
+    char err[128];
+    err[0] = '\0';
+    if (nc_slot_parse_slots(reply, "self", &map, err, sizeof err) == 0) {
+        FUZZ_CHECK(map.nnodes >= 1 && map.nnodes <= NC_SLOT_NODES_MAX);
+        for (int s = 0; s < NC_SLOTS; s++)
+            FUZZ_CHECK(map.node[s] == NC_SLOT_NONE || map.node[s] < map.nnodes);
+        for (int k = 0; k < map.nnodes; k++) {
+            FUZZ_CHECK(map.nodes[k].port >= 1 && map.nodes[k].port <= 65535);
+            FUZZ_CHECK(memchr(map.nodes[k].host, '\0', NC_SLOT_HOST_MAX) != NULL);
+            FUZZ_CHECK(map.nodes[k].host[0] != '\0');
         }
+    } else {
+        FUZZ_CHECK(err[0] != '\0');
     }
-    redisReaderFree(rd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -71,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     if (data[0] & 1)
-        slots(data + 1, size - 1);
+        fuzz_resp_each(data + 1, size - 1, slots_one);
     else
         redirect(data + 1, size - 1);
     return 0;
