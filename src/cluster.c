@@ -119,6 +119,8 @@ static void finish(struct ccmd *m, redisReply *reply)
  * ASKING first when asking. 0, or -1 (m not sent, not freed). */
 static int dispatch(struct nc_cluster *c, struct ccmd *m, int node, int asking)
 {
+    if (c->closing)
+        return -1; /* a callback of the shutdown sending more */
     if (node < 0) {
         if (!c->nmasters)
             return -1;
@@ -136,7 +138,11 @@ static int dispatch(struct nc_cluster *c, struct ccmd *m, int node, int asking)
     if (asking && nc_conn_command(cn, NULL, NULL, 1, asking_argv, asking_len) != 0)
         return -1;
     m->node = node;
-    return nc_conn_command(cn, on_reply, m, m->argc, m->argv, m->lens);
+    if (nc_conn_command(cn, on_reply, m, m->argc, m->argv, m->lens) != 0) {
+        want_refresh(c); /* refused (breaker open, no connection): the map may have moved */
+        return -1;
+    }
+    return 0;
 }
 
 static int is_error(const redisReply *r, const char *prefix)
@@ -175,8 +181,11 @@ static void on_reply(void *priv, redisReply *reply)
         finish(m, NULL);
         return;
     }
-    if (is_error(reply, "CLUSTERDOWN") || is_error(reply, "TRYAGAIN"))
+    if (is_error(reply, "CLUSTERDOWN") || is_error(reply, "TRYAGAIN")) {
         want_refresh(c);
+        finish(m, NULL); /* the cluster, not the key: a failure, never a value */
+        return;
+    }
     finish(m, reply);
 }
 
@@ -319,8 +328,11 @@ void nc_cluster_free(struct nc_cluster *c)
         return;
     c->closing = 1;
     fail_waiting(c, 0, 1);
-    for (int i = 0; i < NC_CLUSTER_NODES_MAX; i++)
-        nc_conn_free(c->conns[i]);
+    for (int i = 0; i < NC_CLUSTER_NODES_MAX; i++) {
+        struct nc_conn *cn = c->conns[i];
+        c->conns[i] = NULL; /* a callback run by the free finds it gone */
+        nc_conn_free(cn);
+    }
     free(c->tmp);
     free(c);
 }
@@ -396,7 +408,7 @@ static struct ccmd *copy_cmd(struct nc_cluster *c, nc_conn_cb *cb, void *priv, i
  * callback not run). */
 static int submit(struct nc_cluster *c, struct ccmd *m)
 {
-    if (c->have_map) {
+    if (c->have_map || c->closing) {
         if (dispatch(c, m, -1, 0) == 0)
             return 0;
         free(m);
@@ -503,6 +515,11 @@ void nc_cluster_tick(struct nc_cluster *c, int64_t now_ms)
             nc_conn_tick(c->conns[i], now_ms);
     if (c->wait_head)
         fail_waiting(c, now_ms, 0);
+    /* A master another worker found dead (its breaker is shared): this
+     * worker's map may route to it too, even if it sent nothing since. */
+    for (int k = 0; k < c->nmasters && !c->refresh_wanted; k++)
+        if (nc_breaker_is_open(&nc_cluster_node_at(c->masters[k])->brk))
+            want_refresh(c);
     if (c->refresh_wanted && !c->loading && now_ms >= c->next_refresh_ms)
         refresh_now(c, now_ms);
 }

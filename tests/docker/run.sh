@@ -328,8 +328,7 @@ export NORMCACHE_HOST_PORT=$HOSTPORT
 COMPOSE_UP=1
 # The image was built above from the same Dockerfile and tagged as the compose
 # file names it, so `up` starts it without building again. The default stack
-# by name: podman-compose 1.0.3 knows no profiles and would start the
-# optional cluster profile's services too.
+# by name, which keeps the optional cluster profile out with any compose tool.
 if "${COMPOSE[@]}" -p "$ID" up -d redis upstream normcache >"$LOGS/compose.log" 2>&1; then
     ok "compose: docker-compose.yml comes up (${COMPOSE[*]})"
 else
@@ -395,7 +394,7 @@ check "compose: the upstream container received exactly one call (${calls:-none}
 # ------------------------------------------------ the cluster profile ----
 # `--profile cluster`: three cluster nodes, the one-shot container creating the
 # cluster, normcache-cluster in REDIS_MODE=cluster on its own published port
-# (podman-compose 1.0.3 knows no profiles: the services by name).
+# (podman-compose 1.0.3 has no --profile: the services by name).
 CPORT=$(free_port) || die "a free loopback port"
 export NORMCACHE_CLUSTER_HOST_PORT=$CPORT
 PROFILE=(--profile cluster)
@@ -423,11 +422,19 @@ cluster_ready() {   # /readyz: redis up, three nodes up (the cluster is created 
     c=$(cname normcache-cluster); [ -n "$c" ] && $D logs "$c" 2>&1 | tail -n 10 | sed 's/^/#   /'
     return 1
 }
+cluster_ok() {   # the one-shot container created the cluster: cluster_state:ok
+    local i
+    for ((i = 0; i < 60; i++)); do
+        state=$($D exec "$(cname redis-c1)" redis-cli cluster info 2>/dev/null | tr -d '\r' | grep '^cluster_state:')
+        [ "$state" = cluster_state:ok ] && return 0
+        sleep 1
+    done
+    c=$(cname redis-cluster-init); [ -n "$c" ] && $D logs "$c" 2>&1 | tail -n 10 | sed 's/^/#   /'
+    return 1
+}
+check "compose --profile cluster: redis-cluster-init created the cluster" cluster_ok
 if wait_http "$CBASE/healthz" 300 && cluster_ready; then
     ok "compose --profile cluster: normcache-cluster ready, /readyz lists three nodes up"
-    state=$($D exec "$(cname redis-c1)" redis-cli cluster info 2>/dev/null | tr -d '\r' | grep '^cluster_state:')
-    check "compose --profile cluster: redis-cluster-init created the cluster ($state)" \
-        eval '[ "$state" = cluster_state:ok ]'
     check "compose --profile cluster: PUT then GET is a HIT through normcache-cluster" put_and_hit "$CBASE" dockerc
     for i in $(seq 30); do
         curl -sS -m 5 -o /dev/null -X PUT -H 'Content-Type: application/json' \

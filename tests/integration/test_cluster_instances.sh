@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_cluster_instances.sh - two service instances sharing a real 3-master
 # Redis Cluster (tests/tools/cluster_lib.sh):
-#   - each sees the other's writes (PUT on one, GET hit on the other, both
-#     ways), a DELETE on one is a miss on the other, a flush on one empties
+#   - each sees the other's writes (500 entries written on one read back as
+#     hits on the other, both ways), a DELETE on one is a miss on the other, a flush on one empties
 #     the namespace for both;
 #   - the recommendations stampede across them: 1000 concurrent cold
 #     requests split over both instances -> exactly 1 upstream call, 1000 x
@@ -41,28 +41,26 @@ on() { # on PORT CMD...: run a lib.sh request helper against that instance
 # ---------------------------------------------------------------------------
 # Each sees the other's writes
 # ---------------------------------------------------------------------------
-for i in $(seq 20); do
-    on "$A" put_q shared "written by a $i" "{\"by\":\"a\",\"i\":$i}" >/dev/null
-    on "$B" put_q shared "written by b $i" "{\"by\":\"b\",\"i\":$i}" >/dev/null
-done
-ab=0 ba=0
-for i in $(seq 20); do
-    on "$B" get_q shared "written by a $i"
-    [ "$STATUS $(hdr X-Cache) $BODY" = "200 HIT {\"by\":\"a\",\"i\":$i}" ] && ab=$((ab + 1))
-    on "$A" get_q shared "written by b $i"
-    [ "$STATUS $(hdr X-Cache) $BODY" = "200 HIT {\"by\":\"b\",\"i\":$i}" ] && ba=$((ba + 1))
-done
-check_eq "20 entries written on A: hits on B with A's values" 20 "$ab"
-check_eq "20 entries written on B: hits on A with B's values" 20 "$ba"
-check "the 40 entries are spread over more than one master ($(cl_counts 'fca:shared:*'))" \
-    test "$(for m in $(cl_masters); do [ "$(cl_count "$m" 'fca:shared:*')" -gt 0 ] && echo "$m"; done | wc -l)" -ge 2
-on "$A" del_q shared "written by b 3"
+cl_load fill "http://127.0.0.1:$A" shared 500 --tag a
+check_eq "500 entries written on A" 500 "$(clv stored)"
+cl_load fill "http://127.0.0.1:$B" shared 500 --tag b
+check_eq "500 entries written on B" 500 "$(clv stored)"
+cl_load check "http://127.0.0.1:$B" shared 500 --tag a
+check_eq "A's 500 entries: hits on B with A's values" "500 0" "$(clv hit) $(clv wrong)"
+cl_load check "http://127.0.0.1:$A" shared 500 --tag b
+check_eq "B's 500 entries: hits on A with B's values" "500 0" "$(clv hit) $(clv wrong)"
+on "$A" put_q shared "written by a" '{"by":"a"}'
+on "$B" get_q shared "written by a"
+check_eq "PUT on A, GET on B: 200 HIT with A's value" '200 HIT {"by":"a"}' "$STATUS $(hdr X-Cache) $BODY"
+check "the 1001 entries are spread over the three masters ($(cl_counts 'fca:shared:*'))" \
+    test "$(for m in $(cl_masters); do [ "$(cl_count "$m" 'fca:shared:*')" -gt 0 ] && echo "$m"; done | wc -l)" -eq 3
+on "$A" del_q shared "entry 3 b"
 check_eq "DELETE on A of B's entry: deleted 1" "200 1" "$STATUS $(jget deleted)"
-on "$B" get_q shared "written by b 3"
+on "$B" get_q shared "entry 3 b"
 check_eq "... a miss on B" "404 MISS" "$STATUS $(hdr X-Cache)"
 on "$B" del_ns shared
-check_eq "flush on B: 39 deleted" "200 39" "$STATUS $(jget deleted)"
-on "$A" get_q shared "written by a 7"
+check_eq "flush on B: 1000 deleted" "200 1000" "$STATUS $(jget deleted)"
+on "$A" get_q shared "entry 7 a"
 check_eq "... a miss on A" "404 MISS" "$STATUS $(hdr X-Cache)"
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include "normcache/store.h"
 
 #include "testutil.h"
+#include "store_harness.h"
 
 /* ------------------------------------------------------- the cluster */
 
@@ -168,84 +169,11 @@ static int owner(unsigned s)
 
 /* ------------------------------------------------------------- harness */
 
-struct fixture {
-    struct nc_config cfg;
-    struct nc_breaker brk;
-    struct nc_store *s;
-    int epfd;
-};
-
-struct call {
-    int done;
-    int got_reply;
-    int type;
-    long long integer;
-    char str[64];
-};
-
-static void on_reply(void *priv, redisReply *reply)
-{
-    struct call *c = priv;
-    c->done = 1;
-    c->got_reply = reply != NULL;
-    if (reply) {
-        c->type = reply->type;
-        c->integer = reply->integer;
-        if (reply->str)
-            snprintf(c->str, sizeof c->str, "%.*s", (int)reply->len, reply->str);
-    }
-}
-
 static void fixture_open(struct fixture *f, const char *url)
 {
     const char *kv[] = {"REDIS_MODE",       "cluster", "REDIS_URL", url,
                         "REDIS_TIMEOUT_MS", "1000",    NULL};
-    char err[256];
-    assert_int_equal(nc_config_load(&f->cfg, test_kv_get, kv, err, sizeof err), 0);
-    nc_breaker_init(&f->brk, f->cfg.breaker_failures, f->cfg.breaker_cooldown_ms);
-    f->epfd = epoll_create1(0);
-    assert_true(f->epfd >= 0);
-    f->s = nc_store_new(&f->cfg, &f->brk, f->epfd);
-    assert_non_null(f->s);
-}
-
-static void fixture_close(struct fixture *f)
-{
-    nc_store_free(f->s);
-    close(f->epfd);
-    nc_config_free(&f->cfg);
-}
-
-static void pass(struct fixture *f, int timeout)
-{
-    struct epoll_event evs[8];
-    int t = nc_store_next_timeout_ms(f->s, nc_now_ms());
-    if (t < 0 || t > timeout)
-        t = timeout;
-    int n = epoll_wait(f->epfd, evs, 8, t);
-    for (int i = 0; i < n; i++)
-        assert_true(nc_store_on_event(f->s, evs[i].data.ptr, evs[i].events));
-    nc_store_tick(f->s, nc_now_ms());
-    nc_store_flush(f->s);
-}
-
-static void run_until(struct fixture *f, struct call *c, int max_ms)
-{
-    int64_t t0 = nc_now_ms();
-    while (!c->done && nc_now_ms() - t0 < max_ms)
-        pass(f, 20);
-}
-
-static int command(struct fixture *f, struct call *c, int argc, const char **argv)
-{
-    size_t lens[8];
-    for (int i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    memset(c, 0, sizeof *c);
-    int rc = nc_store_command(f->s, on_reply, c, argc, argv, lens);
-    if (rc == 0)
-        nc_store_flush(f->s);
-    return rc;
+    fixture_start(f, kv);
 }
 
 static char url[128];
