@@ -21,6 +21,8 @@ int nc_buf_reserve(struct nc_buf *b, size_t extra);
 int nc_buf_append(struct nc_buf *b, const void *p, size_t n);
 int nc_buf_appends(struct nc_buf *b, const char *s);
 int nc_buf_appendc(struct nc_buf *b, char c);
+/* A string literal, its length known at compile time (no strlen). */
+#define nc_buf_append_lit(b, lit) nc_buf_append((b), "" lit, sizeof(lit) - 1)
 /* v in decimal, as printf's %lld writes it (without its cost). */
 int nc_buf_append_int(struct nc_buf *b, long long v);
 int nc_buf_printf(struct nc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -57,4 +57,9 @@ int nc_key_digest16(const unsigned char *secret, size_t secretlen, const char *d
  * for every hit (not a security boundary: the body is the caller's own). */
 uint64_t nc_key_etag_hash(const char *p, size_t n);
 
+/* The ETag header value of hash h: a quoted 16-digit lowercase hex string
+ * (printf's "\"%016llx\"", without its cost) into out[19], NUL-terminated. */
+#define NC_KEY_ETAG_LEN 18
+void nc_key_etag_format(uint64_t h, char out[NC_KEY_ETAG_LEN + 1]);
+
 #endif

@@ -61,7 +61,7 @@ static void caching_headers(struct nc_req *r, long long max_age, long long age, 
     snprintf(v, sizeof v, "%lld", age < 0 ? 0 : age);
     nc_req_header(r, "Age", v);
     if (body) {
-        snprintf(v, sizeof v, "\"%016llx\"", (unsigned long long)nc_key_etag_hash(body, len));
+        nc_key_etag_format(nc_key_etag_hash(body, len), v);
         nc_req_header(r, "ETag", v);
     }
 }

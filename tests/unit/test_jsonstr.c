@@ -119,6 +119,30 @@ static void test_appends(void **state)
     nc_buf_free(&b);
 }
 
+/* The no-escape path copies in one go: quotes, the NUL after them and the
+ * length stay right across buffer growth, and the empty string is "". */
+static void test_appends_plain(void **state)
+{
+    (void)state;
+    struct nc_buf b, want;
+    nc_buf_init(&b);
+    nc_buf_init(&want);
+    for (int i = 0; i < 200; i++) {
+        char s[80];
+        size_t n = (size_t)(i % 70);
+        memset(s, 'a' + i % 26, n);
+        assert_int_equal(nc_jsonstr_append(&b, s, n, i % 2 ? NC_JSONSTR_ASCII : 0), 0);
+        assert_int_equal(nc_buf_appendc(&want, '"'), 0);
+        assert_int_equal(nc_buf_append(&want, s, n), 0);
+        assert_int_equal(nc_buf_appendc(&want, '"'), 0);
+        assert_int_equal(b.len, want.len);
+        assert_int_equal(strlen(b.data), b.len);
+        assert_memory_equal(b.data, want.data, b.len);
+    }
+    nc_buf_free(&b);
+    nc_buf_free(&want);
+}
+
 /* Parses json (one string literal) and returns its decoded bytes in *out
  * (caller frees the document). */
 static const struct nc_json *parse_string(const struct nc_buf *json, struct nc_json_doc **doc)
@@ -228,9 +252,13 @@ static void test_malformed_parses_back(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_escapes), cmocka_unit_test(test_plain_utf8),
-        cmocka_unit_test(test_ascii),         cmocka_unit_test(test_appends),
-        cmocka_unit_test(test_parses_back),   cmocka_unit_test(test_malformed_parses_back),
+        cmocka_unit_test(test_plain_escapes),
+        cmocka_unit_test(test_plain_utf8),
+        cmocka_unit_test(test_ascii),
+        cmocka_unit_test(test_appends),
+        cmocka_unit_test(test_appends_plain),
+        cmocka_unit_test(test_parses_back),
+        cmocka_unit_test(test_malformed_parses_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -225,6 +226,33 @@ static void test_tags(void **state)
     assert_int_equal(nc_key_derive("fca", "faq", (enum nc_key_kind)9, NULL, 0, "x", 1, key), -1);
 }
 
+/* The ETag value is printf's "\"%016llx\"" byte for byte. */
+static void test_etag_format(void **state)
+{
+    (void)state;
+    const uint64_t hs[] = {0, 1, 0xaaf1759a24badc47ULL, 0x0123456789abcdefULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
+        char want[32], got[NC_KEY_ETAG_LEN + 1];
+        snprintf(want, sizeof want, "\"%016llx\"", (unsigned long long)hs[i]);
+        nc_key_etag_format(hs[i], got);
+        assert_string_equal(got, want);
+    }
+}
+
+/* A thread's digest context is reused: many keys in a row, SHA-256 and
+ * HMAC interleaved, give what fresh contexts give (values above). */
+static void test_digest16_reuse(void **state)
+{
+    (void)state;
+    char a[17], b[17];
+    assert_int_equal(nc_key_digest16(NULL, 0, "what is the capital of france", 29, a), 0);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(nc_key_digest16((const unsigned char *)"k3y", 3, "x", 1, b), 0);
+        assert_int_equal(nc_key_digest16(NULL, 0, "what is the capital of france", 29, b), 0);
+        assert_string_equal(a, b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_key_derive_rejects_bad_idents),
         cmocka_unit_test(test_ns_valid),
         cmocka_unit_test(test_tags),
+        cmocka_unit_test(test_etag_format),
+        cmocka_unit_test(test_digest16_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
