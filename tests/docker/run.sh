@@ -266,9 +266,18 @@ PORT1=$(free_port) || die "a free loopback port"
 $D network create "$NET" >"$LOGS/run.log" 2>&1 || die "container network created" "$LOGS/run.log"
 $D run -d --name "${ID}-redis" --network "$NET" "$REDIS_IMAGE" \
     redis-server --save "" >>"$LOGS/run.log" 2>&1 || die "redis container starts" "$LOGS/run.log"
-$D run -d --name "${ID}-app" --network "$NET" -p "127.0.0.1:$PORT1:8080" \
-    -e "REDIS_URL=redis://${ID}-redis:6379/0" "$IMAGE" >>"$LOGS/run.log" 2>&1 \
-    || die "normcache container starts" "$LOGS/run.log"
+# A free port can be taken by another process before podman binds it: on
+# "address already in use" the container is started again on a new one.
+for attempt in 1 2 3; do
+    if $D run -d --name "${ID}-app" --network "$NET" -p "127.0.0.1:$PORT1:8080" \
+        -e "REDIS_URL=redis://${ID}-redis:6379/0" "$IMAGE" >>"$LOGS/run.log" 2>&1; then
+        break
+    fi
+    grep -q "address already in use" "$LOGS/run.log" && [ "$attempt" -lt 3 ] \
+        || die "normcache container starts" "$LOGS/run.log"
+    $D rm -f "${ID}-app" >/dev/null 2>&1 || true
+    PORT1=$(free_port) || die "a free loopback port"
+done
 BASE=http://127.0.0.1:$PORT1
 if wait_http "$BASE/healthz" 300; then
     ok "container answers /healthz on the published port"
