@@ -21,6 +21,12 @@ static int node_find(const char *host, int port)
     return -1;
 }
 
+/* 1 when a master answered its last command and its breaker is closed. */
+static int node_is_up(struct nc_cluster_node *nd)
+{
+    return !nc_breaker_is_open(&nd->brk) && nc_breaker_seen_up(&nd->brk);
+}
+
 int nc_cluster_node_get(const struct nc_config *cfg, const char *host, int port)
 {
     int i = node_find(host, port);
@@ -48,8 +54,7 @@ int nc_cluster_up(void)
         return 0;
     int n = atomic_load(&nnodes);
     for (int i = 0; i < n; i++)
-        if (atomic_load(&nodes[i].master) &&
-            (nc_breaker_is_open(&nodes[i].brk) || !nc_breaker_seen_up(&nodes[i].brk)))
+        if (atomic_load(&nodes[i].master) && !node_is_up(&nodes[i]))
             return 0;
     return 1;
 }
@@ -63,18 +68,22 @@ int nc_cluster_breaker_open(void)
     return 0;
 }
 
+/* Appends host:port, an IPv6 host in brackets. */
+static int node_label(struct nc_buf *out, const struct nc_cluster_node *nd)
+{
+    int v6 = strchr(nd->host, ':') != NULL;
+    return nc_buf_printf(out, "%s%s%s:%d", v6 ? "[" : "", nd->host, v6 ? "]" : "", nd->port);
+}
+
 int nc_cluster_describe_nodes(struct nc_buf *out)
 {
     int n = atomic_load(&nnodes), first = 1;
     for (int i = 0; i < n; i++) {
-        const struct nc_cluster_node *nd = &nodes[i];
+        struct nc_cluster_node *nd = &nodes[i];
         if (!atomic_load(&nd->master))
             continue;
-        int up = !nc_breaker_is_open((struct nc_breaker *)&nd->brk) &&
-                 nc_breaker_seen_up((struct nc_breaker *)&nd->brk);
-        int v6 = strchr(nd->host, ':') != NULL;
-        if (nc_buf_printf(out, "%s\"%s%s%s:%d\":\"%s\"", first ? "" : ",", v6 ? "[" : "", nd->host,
-                          v6 ? "]" : "", nd->port, up ? "up" : "down") != 0)
+        if (nc_buf_appends(out, first ? "\"" : ",\"") || node_label(out, nd) ||
+            nc_buf_appends(out, node_is_up(nd) ? "\":\"up\"" : "\":\"down\""))
             return -1;
         first = 0;
     }
@@ -91,10 +100,8 @@ int nc_cluster_render_node_up(struct nc_buf *out)
         struct nc_cluster_node *nd = &nodes[i];
         if (!atomic_load(&nd->master))
             continue;
-        int up = !nc_breaker_is_open(&nd->brk) && nc_breaker_seen_up(&nd->brk);
-        int v6 = strchr(nd->host, ':') != NULL;
-        if (nc_buf_printf(out, "normcache_redis_node_up{node=\"%s%s%s:%d\"} %d\n", v6 ? "[" : "",
-                          nd->host, v6 ? "]" : "", nd->port, up))
+        if (nc_buf_appends(out, "normcache_redis_node_up{node=\"") || node_label(out, nd) ||
+            nc_buf_appends(out, node_is_up(nd) ? "\"} 1\n" : "\"} 0\n"))
             return -1;
     }
     return 0;
