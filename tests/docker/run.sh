@@ -139,14 +139,30 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free loopback port (nothing answers on it).
+# A free loopback port: one that can be bound now, below the kernel's
+# ephemeral range (32768 up by default), so that no outgoing connection
+# takes it as its local port before podman binds it.
 free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 20000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-    done
-    return 1
+    python3 - <<'PY'
+import random, socket
+lo = 20000
+try:
+    hi = min(int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]), 65536) - 1
+except (OSError, ValueError, IndexError):
+    hi = 32767
+for _ in range(100):
+    p = random.randint(lo, max(lo, hi))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    raise SystemExit(0)
+raise SystemExit(1)
+PY
 }
 
 # Wait until GET $1 answers 200 (at most $2 tenths of a second).
