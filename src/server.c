@@ -283,13 +283,17 @@ static int loop_timeout(struct nc_loop *l, int64_t now)
     return t;
 }
 
-static void loop_pass(struct nc_loop *l, int timeout)
+/* Waits for events and hands each to its owner: the store's connections
+ * (unless with_store is 0: phase 3, the connection is gone), the wake-up
+ * eventfd, the lease mailbox, the upstream client. MHD's own socket only
+ * wakes the loop: MHD_run follows. */
+static void loop_dispatch(struct nc_loop *l, int timeout, int with_store)
 {
     struct epoll_event evs[64];
     int n = epoll_wait(l->epfd, evs, 64, timeout);
     for (int i = 0; i < n; i++) {
         void *p = evs[i].data.ptr;
-        if (nc_store_on_event(l->w.store, p, evs[i].events))
+        if (with_store && nc_store_on_event(l->w.store, p, evs[i].events))
             continue;
         if (p == &l->wakefd) {
             uint64_t v;
@@ -298,6 +302,11 @@ static void loop_pass(struct nc_loop *l, int timeout)
         } else if (p != &l->mhd_fd && !nc_cache_on_event(&l->w, p))
             nc_recs_on_event(&l->w, p, evs[i].events);
     }
+}
+
+static void loop_pass(struct nc_loop *l, int timeout)
+{
+    loop_dispatch(l, timeout, 1);
     int64_t now = nc_now_ms();
     nc_store_tick(l->w.store, now);
     nc_recs_tick(&l->w, now);
@@ -318,17 +327,7 @@ static void loop_pass(struct nc_loop *l, int timeout)
  * what is left of the upstream client only. */
 static void loop_flush_pass(struct nc_loop *l, int timeout)
 {
-    struct epoll_event evs[64];
-    int n = epoll_wait(l->epfd, evs, 64, timeout);
-    for (int i = 0; i < n; i++) {
-        void *p = evs[i].data.ptr;
-        if (p == &l->wakefd) {
-            uint64_t v;
-            ssize_t r = read(l->wakefd, &v, sizeof v);
-            (void)r;
-        } else if (p != &l->mhd_fd && !nc_cache_on_event(&l->w, p))
-            nc_recs_on_event(&l->w, p, evs[i].events);
-    }
+    loop_dispatch(l, timeout, 0);
     MHD_run(l->daemon);
     nc_log_flush();
 }
