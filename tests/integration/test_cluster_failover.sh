@@ -18,10 +18,7 @@ NC_DB=0 # its own cluster: the shared test redis is not used
 . "$NC_ROOT/tests/tools/cluster_lib.sh"
 
 BACK_MAX_MS=$((2000 * NC_TIME_SCALE)) # 2 s (scaled under valgrind / sanitizers)
-cluster_start 3 1 || {
-    notok "a 3-master, 3-replica cluster starts"
-    finish
-}
+cluster_start_or_finish 3 1
 start_service REDIS_MODE=cluster "REDIS_URL=$CL_URL" LOG_REQUESTS=false || finish
 SVC=http://127.0.0.1:$SVC_PORT
 N=600

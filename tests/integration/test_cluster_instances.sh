@@ -16,10 +16,7 @@ NC_DB=0 # its own cluster: the shared test redis is not used
 . "$NC_ROOT/tests/tools/recs_lib.sh"
 . "$NC_ROOT/tests/tools/cluster_lib.sh"
 
-cluster_start 3 0 || {
-    notok "a 3-master cluster starts"
-    finish
-}
+cluster_start_or_finish 3 0
 build_load_tool || finish
 start_stub STUB_LATENCY_MS=200 || finish
 # REDIS_TIMEOUT_MS: 1000 requests at once on a loaded 2-core box (as in

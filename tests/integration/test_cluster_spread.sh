@@ -13,10 +13,7 @@ NC_DB=0 # its own cluster: the shared test redis is not used
 . "$(dirname "$0")/lib.sh"
 . "$NC_ROOT/tests/tools/cluster_lib.sh"
 
-cluster_start 3 1 || {
-    notok "a 3-master, 3-replica cluster starts"
-    finish
-}
+cluster_start_or_finish 3 1
 start_service REDIS_MODE=cluster "REDIS_URL=$CL_URL" LOG_REQUESTS=false REDIS_TIMEOUT_MS=1000 || finish
 SVC=http://127.0.0.1:$SVC_PORT
 mapfile -t M < <(cl_masters)

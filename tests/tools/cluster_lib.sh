@@ -177,6 +177,16 @@ cluster_start() {
     diag "cluster: $masters masters + $((n - masters)) replicas on ${CL_PORTS[*]} up in $(($(now_ms) - t0)) ms"
 }
 
+# For integration tests (lib.sh sourced): cluster_start, or one failed check
+# naming the cluster and the end of the script.
+cluster_start_or_finish() {   # $1 masters, $2 replicas per master
+    local what="a $1-master cluster starts"
+    [ "$2" -gt 0 ] && what="a $1-master, $(($1 * $2))-replica cluster starts"
+    cluster_start "$1" "$2" && return 0
+    notok "$what"
+    finish
+}
+
 # cl_nodes_table: CLUSTER NODES of a live node.
 cl_nodes_table() { cl_cli "$(cl_alive_port)" cluster nodes 2>/dev/null; }
 
